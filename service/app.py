@@ -1,0 +1,204 @@
+"""The Starlette application: /graphql, /auth/*, /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.auth.routes import routes as auth_routes
+from service.auth.tokens import TokenService
+from service.config import Settings
+from service.db import Database
+from service.migrate import head_revision
+from service.schema import build_schema
+from service.schema.view import PingyiGraphQL
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass
+class Metrics:
+    requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)
+
+    def render(self) -> str:
+        lines = ["# TYPE pingyi_http_requests_total counter"]
+        for (path, status), n in sorted(self.requests.items()):
+            lines.append(f'pingyi_http_requests_total{{path="{path}",status="{status}"}} {n}')
+        lines.append("# TYPE pingyi_http_request_seconds_total counter")
+        for path, s in sorted(self.seconds.items()):
+            lines.append(f'pingyi_http_request_seconds_total{{path="{path}"}} {s:.6f}')
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    metrics: Metrics = field(default_factory=Metrics)
+
+
+def _json_error(send_status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=send_status
+    )
+
+
+class EdgeMiddleware:
+    """Request id, body-size limit, bearer-token validation and metrics, for every request.
+
+    Token validation here needs no database: the signature, issuer, audience and expiry.
+    Whether the token's session was revoked is checked in the request's transaction.
+    """
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        started = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope["pingyi.request_id"] = request_id
+        status_holder = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            limit = state.settings.max_body_bytes
+            declared = headers.get("content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await _json_error(413, "REQUEST_TOO_LARGE", f"请求体超过 {limit} 字节上限")(
+                    scope, receive, send_with_id
+                )
+                return
+            authorization = headers.get("authorization", "")
+            if authorization:
+                scheme, _, token = authorization.partition(" ")
+                claims = (
+                    state.tokens.validate_access_token(token.strip())
+                    if scheme.lower() == "bearer"
+                    else None
+                )
+                if claims is None:
+                    await _json_error(401, "UNAUTHENTICATED", "登录已失效或令牌无效，请重新登录")(
+                        scope, receive, send_with_id
+                    )
+                    return
+                scope["pingyi.claims"] = claims
+            await self.app(scope, _limited(receive, limit), send_with_id)
+        except BodyTooLarge:
+            await _json_error(413, "REQUEST_TOO_LARGE", f"请求体超过 {limit} 字节上限")(
+                scope, receive, send_with_id
+            )
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "other"
+            state.metrics.requests[(path, status_holder["status"])] += 1
+            state.metrics.seconds[path] += time.perf_counter() - started
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """A receive that stops a body (chunked or lying about its length) past `limit`."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge
+        return message
+
+    return wrapped
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state: AppState = request.app.state.pingyi
+    try:
+        async with state.db.transaction() as session:
+            current = await session.scalar(text("SELECT version_num FROM alembic_version"))
+    except Exception as exc:  # any failure to reach the database means not ready
+        return JSONResponse(
+            {"status": "unavailable", "reason": type(exc).__name__}, status_code=503
+        )
+    head = head_revision()
+    if current != head:
+        return JSONResponse(
+            {"status": "migrating", "database": current, "expected": head}, status_code=503
+        )
+    return JSONResponse({"status": "ready", "revision": current})
+
+
+async def metrics(request: Request) -> Response:
+    return PlainTextResponse(request.app.state.pingyi.metrics.render())
+
+
+def create_app(
+    state: AppState, *, on_shutdown: Any = None, extra_routes: list[Route] | None = None
+) -> Starlette:
+    """The app. `extra_routes` lets a benchmark mount a baseline endpoint beside /graphql."""
+    settings = state.settings
+    graphql = PingyiGraphQL(
+        build_schema(settings),
+        graphql_ide="graphiql" if settings.dev_mode else None,
+        allow_queries_via_get=False,
+        subscription_protocols=(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await state.db.dispose()
+        if on_shutdown is not None:
+            on_shutdown()
+
+    methods = ["GET", "POST"] if settings.dev_mode else ["POST"]
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=methods),
+            *auth_routes,
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            *(extra_routes or []),
+        ],
+        middleware=[Middleware(EdgeMiddleware, state=state)],
+        lifespan=lifespan,
+    )
+    app.state.pingyi = state
+    return app

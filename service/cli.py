@@ -1,0 +1,217 @@
+"""`pingyi`: serve | migrate | demo | create-admin | audit verify | export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import NullPool
+
+from service.config import Settings
+
+T = TypeVar("T")
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _with_session(
+    settings: Settings, owner: str, work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    from service.runtime import build_state
+
+    async def run() -> T:
+        state = build_state(settings, owner)
+        try:
+            async with state.db.transaction() as session:
+                return await work(session)
+        finally:
+            await state.db.dispose()
+
+    return asyncio.run(run())
+
+
+def _print_logins(logins: list[Any]) -> None:
+    from service.authz.roles import ROLE_LABELS
+    from service.demo import DEMO_PASSWORD
+
+    _say(f"演示账号（密码均为 {DEMO_PASSWORD}）：")
+    for login in logins:
+        _say(f"  {login.username:<15} {ROLE_LABELS[login.role]}")
+
+
+def cmd_migrate(settings: Settings) -> int:
+    from service.runtime import prepare_database
+
+    _say("正在迁移数据库 ...")
+    prepare_database(settings)
+    _say("数据库已是最新版本。")
+    return 0
+
+
+def cmd_demo(settings: Settings) -> list[Any]:
+    from service.demo import load_demo
+    from service.runtime import prepare_database
+
+    owner = prepare_database(settings)
+    _say("正在载入演示数据 ...")
+    logins = _with_session(settings, owner, lambda s: load_demo(s, progress=_say))
+    _print_logins(logins)
+    return logins
+
+
+def cmd_serve(settings: Settings, demo: bool) -> int:
+    import uvicorn
+
+    from service.app import create_app
+    from service.runtime import build_state, prepare_database
+
+    owner = prepare_database(settings)
+    if demo:
+        from service.demo import load_demo
+
+        _say("正在载入演示数据 ...")
+        logins = _with_session(settings, owner, lambda s: load_demo(s, progress=_say))
+        _print_logins(logins)
+    app = create_app(build_state(settings, owner))
+    _say(f"Pingyi 已启动：GraphQL 地址 http://{settings.host}:{settings.port}/graphql")
+    _say(f"登录：POST http://{settings.host}:{settings.port}/auth/token")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from service.auth.service import create_account, operator_principal
+    from service.authz.roles import Role
+    from service.authz.service import assign_role
+    from service.errors import DomainError
+    from service.runtime import prepare_database
+    from service.tenants.models import OrgUnit
+
+    password = os.environ.get("PINGYI_ADMIN_PASSWORD") or getpass.getpass("新账号的密码：")
+    owner = prepare_database(settings)
+
+    async def work(session: AsyncSession) -> str:
+        principal = await operator_principal(session)
+        if args.county:
+            unit = await session.scalar(
+                select(OrgUnit).where(OrgUnit.kind == "county", OrgUnit.code == args.county)
+            )
+            if unit is None:
+                raise DomainError("NOT_FOUND", f"县“{args.county}”不存在")
+        else:
+            unit = await session.scalar(select(OrgUnit).where(OrgUnit.kind == "root"))
+        assert unit is not None
+        account = await create_account(
+            session,
+            principal,
+            username=args.username,
+            display_name=args.display_name or args.username,
+            password=password,
+            home_org_unit_id=unit.id,
+        )
+        await assign_role(
+            session, principal, account_id=account.id, role=Role(args.role), org_unit_id=unit.id
+        )
+        return f"已创建账号 {account.username}（{args.role}，{unit.name}）"
+
+    try:
+        _say(_with_session(settings, owner, work))
+    except DomainError as exc:
+        _say(f"失败：{exc.message}（{exc.code}）")
+        return 1
+    return 0
+
+
+def cmd_audit_verify(settings: Settings) -> int:
+    from service.audit.service import verify_chains
+    from service.db import sqlalchemy_url
+    from service.runtime import owner_url
+
+    _say("正在校验审计日志哈希链 ...")
+    engine = create_engine(sqlalchemy_url(owner_url(settings)), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            checked, broken = verify_chains(conn)
+    finally:
+        engine.dispose()
+    if broken:
+        for link in broken:
+            _say(f"断链：租户 {link.tenant_id} 第 {link.seq} 条：{link.reason}")
+        _say(f"已检查 {checked} 条事件，发现 {len(broken)} 处断链。")
+        return 1
+    _say(f"已检查 {checked} 条事件，哈希链完整。")
+    return 0
+
+
+def cmd_export_schema(path: str) -> int:
+    from service.schema import SCHEMA_FILE, export_sdl
+
+    target = path or str(SCHEMA_FILE)
+    with open(target, "w", encoding="utf-8") as fh:
+        fh.write(export_sdl())
+    _say(f"已写入 {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pingyi", description="评议：民主评议党员服务")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="启动服务（无 PINGYI_DATABASE_URL 时使用内嵌 PostgreSQL）")
+    serve.add_argument("--demo", action="store_true", help="载入演示数据")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    sub.add_parser("migrate", help="把数据库迁移到最新版本（可重复执行）")
+    sub.add_parser("demo", help="向已有数据库载入演示数据")
+    admin = sub.add_parser("create-admin", help="创建管理员账号")
+    admin.add_argument("username")
+    admin.add_argument(
+        "--role",
+        default="system_admin",
+        choices=["system_admin", "security_admin", "auditor", "county_organizer"],
+    )
+    admin.add_argument("--county", help="县的编码；省略时在平台根节点任职")
+    admin.add_argument("--display-name")
+    audit = sub.add_parser("audit", help="审计日志")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="重算哈希链，报告第一处断链")
+    export = sub.add_parser("export-schema", help="导出 schema.graphql")
+    export.add_argument("path", nargs="?", default="")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    if getattr(args, "host", None) or getattr(args, "port", None):
+        from dataclasses import replace
+
+        settings = replace(
+            settings, host=args.host or settings.host, port=args.port or settings.port
+        )
+    if args.command == "serve":
+        return cmd_serve(settings, args.demo)
+    if args.command == "migrate":
+        return cmd_migrate(settings)
+    if args.command == "demo":
+        cmd_demo(settings)
+        return 0
+    if args.command == "create-admin":
+        return cmd_create_admin(settings, args)
+    if args.command == "audit":
+        return cmd_audit_verify(settings)
+    if args.command == "export-schema":
+        return cmd_export_schema(args.path)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

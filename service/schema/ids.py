@@ -1,0 +1,25 @@
+"""Relay global ids: base64 of "Type:id", so an id says nothing about its tenant."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from service.errors import not_found
+
+
+def to_global_id(type_name: str, local_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{int(local_id)}".encode()).decode()
+
+
+def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
+    """(type, id). A malformed id, or one of another type, is NOT_FOUND like a missing one."""
+    try:
+        raw = base64.urlsafe_b64decode(global_id.encode()).decode()
+        type_name, _, local = raw.partition(":")
+        local_id = int(local)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise not_found() from exc
+    if expected is not None and type_name != expected:
+        raise not_found()
+    return type_name, local_id

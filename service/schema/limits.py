@@ -1,0 +1,100 @@
+"""Validation rules that keep hostile queries cheap: depth, aliases, introspection.
+
+The rule classes are module-level and added once, so the validation cache key
+(schema, document, rules) is the same on every request and the cache keeps hitting
+(adding limiters as per-request factories defeats it: strawberry issue #4635).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+)
+
+
+def _depth(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str],
+) -> int:
+    if selection_set is None:
+        return 0
+    deepest = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value.startswith("__"):
+                continue
+            deepest = max(deepest, 1 + _depth(selection.selection_set, fragments, seen))
+        elif isinstance(selection, InlineFragmentNode):
+            deepest = max(deepest, _depth(selection.selection_set, fragments, seen))
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:
+                deepest = max(deepest, _depth(fragment.selection_set, fragments, seen | {name}))
+    return deepest
+
+
+def depth_limit_rule(max_depth: int) -> type[ValidationRule]:
+    class QueryDepthRule(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            context: ValidationContext = self.context
+            fragments = {
+                d.name.value: d
+                for d in context.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            depth = _depth(node.selection_set, fragments, frozenset())
+            if depth > max_depth:
+                self.report_error(
+                    GraphQLError(
+                        f"查询嵌套层数 {depth} 超过上限 {max_depth}",
+                        node,
+                        extensions={"code": "QUERY_TOO_DEEP"},
+                    )
+                )
+
+    return QueryDepthRule
+
+
+def alias_limit_rule(max_aliases: int) -> type[ValidationRule]:
+    class AliasCountRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.count = 0
+
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            if node.alias is not None:
+                self.count += 1
+
+        def leave_document(self, node: Any, *_: Any) -> None:
+            if self.count > max_aliases:
+                self.report_error(
+                    GraphQLError(
+                        f"别名数量 {self.count} 超过上限 {max_aliases}",
+                        node,
+                        extensions={"code": "TOO_MANY_ALIASES"},
+                    )
+                )
+
+    return AliasCountRule
+
+
+class NoIntrospectionRule(ValidationRule):
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        if node.name.value in {"__schema", "__type"}:
+            self.report_error(
+                GraphQLError(
+                    "已关闭 GraphQL 内省查询", node, extensions={"code": "INTROSPECTION_DISABLED"}
+                )
+            )
