@@ -169,12 +169,17 @@ async def metrics(request: Request) -> Response:
 
 
 def create_app(
-    state: AppState, *, on_shutdown: Any = None, extra_routes: list[Route] | None = None
+    state: AppState,
+    *,
+    on_shutdown: Any = None,
+    extra_routes: list[Route] | None = None,
+    schema: Any = None,
 ) -> Starlette:
-    """The app. `extra_routes` lets a benchmark mount a baseline endpoint beside /graphql."""
+    """The app. `extra_routes` lets a benchmark mount a baseline endpoint beside /graphql;
+    `schema` lets a test serve a schema with extra fields through the same stack."""
     settings = state.settings
     graphql = PingyiGraphQL(
-        build_schema(settings),
+        schema if schema is not None else build_schema(settings),
         graphql_ide="graphiql" if settings.dev_mode else None,
         allow_queries_via_get=False,
         subscription_protocols=(),

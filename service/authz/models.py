@@ -16,7 +16,7 @@ class RoleAssignment(Base):
 
     __tablename__ = "role_assignments"
 
-    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(BigInteger)
     role: Mapped[str] = mapped_column(Text)

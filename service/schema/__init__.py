@@ -49,11 +49,13 @@ def build_schema(settings: Settings) -> PingyiSchema:
         mutation=Mutation,
         types=[OrgUnit, Account, RoleAssignment],
         config=StrawberryConfig(disable_field_suggestions=not settings.dev_mode),
+        # Factories build fresh extensions per request, but over the same rule classes
+        # (made once above), so the validation cache key stays equal across requests.
         extensions=[
-            MaxTokensLimiter(max_token_count=settings.max_tokens),
-            ParserCache(maxsize=VALIDATION_CACHE_SIZE),
-            AddValidationRules(rules),
-            ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: ParserCache(maxsize=VALIDATION_CACHE_SIZE),
+            lambda: AddValidationRules(rules),
+            lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
         ],
     )
 

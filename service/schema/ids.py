@@ -22,4 +22,6 @@ def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, in
         raise not_found() from exc
     if expected is not None and type_name != expected:
         raise not_found()
+    if not 0 < local_id < 2**63:  # beyond bigint: cannot exist, and must not reach SQL
+        raise not_found()
     return type_name, local_id

@@ -1,0 +1,126 @@
+"""Building test worlds and speaking to the app over HTTP."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from service.app import AppState
+from service.auth.service import create_account, operator_principal
+from service.authz.roles import Role
+from service.authz.service import assign_role
+from service.schema.ids import to_global_id
+from service.tenants.models import OrgUnit
+from service.tenants.rules import OrgUnitKind
+from service.tenants.service import create_org_unit
+
+PASSWORD = "Test-Passw0rd!"
+
+
+@dataclass
+class World:
+    """Ids are global GraphQL ids; `units` maps a short name to the OrgUnit row."""
+
+    tag: str
+    units: dict[str, OrgUnit] = field(default_factory=dict)
+    accounts: dict[str, int] = field(default_factory=dict)
+
+    def gid(self, unit: str) -> str:
+        return to_global_id("OrgUnit", self.units[unit].id)
+
+    def user(self, who: str) -> str:
+        return f"{self.tag}.{who}"
+
+    def account_gid(self, who: str) -> str:
+        return to_global_id("Account", self.accounts[who])
+
+
+async def build_world(state: AppState) -> World:
+    """county > townships A and B; A has branches a1, a2 and general branch ag > a3;
+    B has branch b1. Accounts: county organizer, security admin and auditor at the
+    county; secretary and organizer of A and B; branch secretary and member of a1."""
+    tag = "t" + secrets.token_hex(4)
+    world = World(tag=tag)
+    async with state.db.transaction() as session:
+        op = await operator_principal(session, name="tests")
+        root = await session.scalar(
+            OrgUnit.__table__.select().where(OrgUnit.kind == "root")  # type: ignore[arg-type]
+        )
+        assert root is not None
+        K = OrgUnitKind
+
+        async def unit(name: str, parent: int, kind: OrgUnitKind, label: str) -> OrgUnit:
+            row = await create_org_unit(
+                session, op, parent_id=parent, kind=kind, code=f"{tag}-{name}", name=label
+            )
+            world.units[name] = row
+            return row
+
+        county = await unit("county", root, K.COUNTY, f"测试县{tag}")
+        a = await unit("A", county.id, K.TOWNSHIP, "甲镇")
+        b = await unit("B", county.id, K.TOWNSHIP, "乙镇")
+        await unit("a1", a.id, K.BRANCH, "甲镇第一支部")
+        await unit("a2", a.id, K.BRANCH, "甲镇第二支部")
+        ag = await unit("ag", a.id, K.GENERAL_BRANCH, "甲镇企业党总支")
+        await unit("a3", ag.id, K.BRANCH, "甲镇企业第一支部")
+        await unit("b1", b.id, K.BRANCH, "乙镇第一支部")
+
+        people: list[tuple[str, Role | None, str]] = [
+            ("county", Role.COUNTY_ORGANIZER, "county"),
+            ("security", Role.SECURITY_ADMIN, "county"),
+            ("sysadmin", Role.SYSTEM_ADMIN, "county"),
+            ("auditor", Role.AUDITOR, "county"),
+            ("secA", Role.COMMITTEE_SECRETARY, "A"),
+            ("orgA", Role.COMMITTEE_ORGANIZER, "A"),
+            ("secB", Role.COMMITTEE_SECRETARY, "B"),
+            ("orgB", Role.COMMITTEE_ORGANIZER, "B"),
+            ("bsA1", Role.BRANCH_SECRETARY, "a1"),
+            ("memA1", Role.MEMBER, "a1"),
+            ("nobody", None, "A"),
+        ]
+        for who, role, where in people:
+            account = await create_account(
+                session,
+                op,
+                username=world.user(who),
+                display_name=who,
+                password=PASSWORD,
+                home_org_unit_id=world.units[where].id,
+            )
+            world.accounts[who] = account.id
+            if role is not None:
+                await assign_role(
+                    session, op, account_id=account.id, role=role, org_unit_id=world.units[where].id
+                )
+    return world
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    response = await client.post("/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    token: str | None,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    status: int | None = 200,
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
+    if status is not None:
+        assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
