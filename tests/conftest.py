@@ -37,6 +37,8 @@ __all__ = ["PASSWORD", "World"]
 
 @dataclass(frozen=True)
 class TestDatabase:
+    __test__ = False  # not a test class, despite the name
+
     owner_url: str
     app_url: str
 

@@ -32,7 +32,7 @@ class World:
         return to_global_id("OrgUnit", self.units[unit].id)
 
     def user(self, who: str) -> str:
-        return f"{self.tag}.{who}"
+        return f"{self.tag}.{who}".lower()
 
     def account_gid(self, who: str) -> str:
         return to_global_id("Account", self.accounts[who])

@@ -78,9 +78,10 @@ def verify_chains(conn: Connection) -> tuple[int, list[BrokenLink]]:
     broken: list[BrokenLink] = []
     for tenant_id in tenant_ids:
         prev_hash, expected_seq = GENESIS, 1
+        table = AuditEvent.__table__
         rows = conn.execute(
-            select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
-        ).scalars()
+            select(table).where(table.c.tenant_id == tenant_id).order_by(table.c.seq)
+        )
         for ev in rows:
             checked += 1
             reason = None
