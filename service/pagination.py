@@ -28,7 +28,10 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
         if not raw.startswith(_CURSOR_PREFIX):
             raise ValueError(raw)
-        return int(raw.removeprefix(_CURSOR_PREFIX))
+        key = int(raw.removeprefix(_CURSOR_PREFIX))
+        if not 0 <= key < 2**63:  # beyond bigint: not a cursor of ours, and must not reach SQL
+            raise ValueError(raw)
+        return key
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise invalid("INVALID_CURSOR", "分页游标无效") from exc
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse

@@ -264,6 +264,8 @@ async def operator_principal(session: AsyncSession, *, name: str = "cli") -> Pri
 async def get_account(session: AsyncSession, principal: Principal, account_id: int) -> Account:
     """An account, if the principal may read accounts at its home unit; NOT_FOUND otherwise."""
     account = await session.get(Account, account_id)
+    if account is not None and account.id == principal.account_id:
+        return account  # one's own account, even with no role (and so no scope) yet
     if account is None or account.home_tenant_id not in principal.tenant_ids:
         raise DomainError("NOT_FOUND", "账号不存在或无权访问", http_status=404)
     home = await session.scalar(
@@ -273,8 +275,7 @@ async def get_account(session: AsyncSession, principal: Principal, account_id: i
     )
     if home is None:
         raise DomainError("NOT_FOUND", "账号不存在或无权访问", http_status=404)
-    if account.id != principal.account_id:
-        require(principal, "account:read", home.path, what="账号")
+    require(principal, "account:read", home.path, what="账号")
     return account
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +12,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from service.config import Settings
 from service.errors import DomainError
+from service.schema.context import Context
 from service.schema.limits import NoIntrospectionRule, alias_limit_rule, depth_limit_rule
 from service.schema.mutation import Mutation
 from service.schema.query import Query
@@ -23,9 +27,40 @@ log = logging.getLogger("pingyi.graphql")
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent.parent / "schema.graphql"
 VALIDATION_CACHE_SIZE = 256
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+class SettlingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Shares with the Context the resolvers that outlive the result.
+
+    When a field error bubbles up synchronously, graphql-core settles the sibling
+    resolvers already running "in the background" and returns without them, though
+    they still use the request's transaction. PingyiSchema.execute waits for them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if isinstance(self.context_value, Context):
+            self.context_value.background_work = self.background_futures
 
 
 class PingyiSchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super().execute(*args, **kwargs)
+        # The view ends the transaction next: nothing may still be using it.
+        context = kwargs.get("context_value")
+        if isinstance(context, Context):
+            while pending := [f for f in context.background_work if not f.done()]:
+                await asyncio.wait(pending)
+        return result
+
+    @staticmethod
+    def remove_field_suggestion(error: GraphQLError) -> None:
+        # Strawberry strips suggestions from unknown-field errors only; those of unknown
+        # arguments, types, enum values and input fields would spell out the schema
+        # that disabled introspection hides. Called only when suggestions are off.
+        error.message = _SUGGESTION.sub("", error.message)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -37,7 +72,8 @@ class PingyiSchema(strawberry.Schema):
                 log.error("unexpected error in %s", error.path, exc_info=original)
 
 
-def build_schema(settings: Settings) -> PingyiSchema:
+def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
+    """The schema; `query` lets a test serve extra root fields with everything else equal."""
     rules: list[Any] = [
         depth_limit_rule(settings.max_query_depth),
         alias_limit_rule(settings.max_aliases),
@@ -45,10 +81,11 @@ def build_schema(settings: Settings) -> PingyiSchema:
     if not settings.dev_mode:
         rules.append(NoIntrospectionRule)
     return PingyiSchema(
-        query=Query,
+        query=query,
         mutation=Mutation,
         types=[OrgUnit, Account, RoleAssignment],
         config=StrawberryConfig(disable_field_suggestions=not settings.dev_mode),
+        execution_context_class=SettlingExecutionContext,
         # Factories build fresh extensions per request, but over the same rule classes
         # (made once above), so the validation cache key stays equal across requests.
         extensions=[
@@ -66,7 +103,9 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if isinstance(original, DomainError):
         out = {"message": original.message, "extensions": {"code": original.code}}
-    elif original is None:
+    elif original is None or (isinstance(original, GraphQLError) and not error.path):
+        # No original: a parse or validation error. A GraphQLError and no path: a
+        # variable whose value does not fit its type. Both are the client's to fix.
         code = (error.extensions or {}).get("code")
         message = error.message
         if code is None:

@@ -23,6 +23,8 @@ class Context:
     request: Any = None
     response: Any = None
     loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+    # Futures of resolvers still running after the result (see SettlingExecutionContext)
+    background_work: set[Any] = field(default_factory=set)
 
     def page(self, first: int | None, after: str | None) -> PageRequest:
         return PageRequest.parse(

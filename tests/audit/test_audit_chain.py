@@ -32,7 +32,8 @@ async def test_mutation_appends_one_event_with_actor_object_and_request_id(
     response = await client.post(
         "/graphql",
         json={
-            "query": "mutation($i: RenameOrgUnitInput!) { renameOrgUnit(input: $i) { orgUnit { id } } }",
+            "query": "mutation($i: RenameOrgUnitInput!) "
+            "{ renameOrgUnit(input: $i) { orgUnit { id } } }",
             "variables": {"i": {"id": world.gid("a1"), "name": "审计支部"}},
         },
         headers={"Authorization": f"Bearer {token}", "X-Request-ID": "req-audit-1"},

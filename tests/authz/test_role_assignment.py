@@ -110,7 +110,8 @@ async def test_create_account_enforces_password_policy_and_unique_username(
     client: httpx.AsyncClient, world: World
 ) -> None:
     token = await login(client, world.user("orgA"))
-    mutation = """mutation($input: CreateAccountInput!) { createAccount(input: $input) { account { id } } }"""
+    mutation = """mutation($input: CreateAccountInput!) {
+      createAccount(input: $input) { account { id } } }"""
 
     def data(username: str, password: str) -> dict:
         return {
@@ -129,3 +130,16 @@ async def test_create_account_enforces_password_policy_and_unique_username(
     assert error_codes(taken) == ["USERNAME_TAKEN"]
     bad_name = await gql(client, token, mutation, data("张三", "Good-Passw0rd!"))
     assert error_codes(bad_name) == ["INVALID_USERNAME"]
+
+
+async def test_account_without_roles_sees_itself_and_nothing_else(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    token = await login(client, world.user("nobody"))
+    body = await gql(client, token, "{ me { username roleAssignments { nodes { role } } } }")
+    assert body["data"]["me"] == {
+        "username": world.user("nobody"),
+        "roleAssignments": {"nodes": []},
+    }
+    tenants = await gql(client, token, "{ tenants { nodes { name } } }")
+    assert tenants["data"]["tenants"]["nodes"] == []

@@ -1,5 +1,11 @@
 """Authentication end to end, through HTTP only: /auth/token, /auth/refresh, /auth/logout,
-JWKS, and what /graphql makes of the tokens. Rows are checked with the owner connection."""
+JWKS, and what /graphql makes of the tokens. Rows are checked with the owner connection.
+
+One county world serves the whole module (each account costs an argon2 hash). Tests that
+leave login failures or lock an account each use an account of their own:
+  wrong/unknown -> nobody; lockout -> secB (orgB stays free); window -> bsA1, memA1;
+  audit -> sysadmin (no other test logs in as it).
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,23 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from service.app import AppState
 from service.auth.tokens import TokenService
 from service.config import Settings
-from tests.support import PASSWORD, World, error_codes, gql, login
+from tests.support import PASSWORD, World, build_world, error_codes, gql, login
 
 ME = "{ me { username } }"
 WRONG = "Wrong-Passw0rd!"
+
+
+@pytest.fixture(scope="module")
+async def world(state: AppState) -> World:
+    """Overrides the per-test world: one county for the module (see the docstring)."""
+    return await build_world(state)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -111,7 +124,7 @@ async def test_login_accepts_json_and_normalises_the_username(
 async def test_wrong_password_and_unknown_user_get_the_same_answer(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    wrong = await attempt(client, world.user("secA"), WRONG)
+    wrong = await attempt(client, world.user("nobody"), WRONG)
     unknown = await attempt(client, world.user("no-such-person"), WRONG)
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["code"] == "INVALID_CREDENTIALS"
@@ -139,7 +152,7 @@ async def test_five_failures_lock_the_account_and_only_that_account(
     client: httpx.AsyncClient, world: World, settings: Settings
 ) -> None:
     assert settings.login_max_failures == 5
-    victim = world.user("secA")
+    victim = world.user("secB")
     for _ in range(settings.login_max_failures):
         response = await attempt(client, victim, WRONG)
         assert response.status_code == 401, response.text
@@ -152,7 +165,7 @@ async def test_five_failures_lock_the_account_and_only_that_account(
         assert "锁定" in locked.json()["message"]
         assert "access_token" not in locked.json()
     # Another account, even of the same township, logs in as usual.
-    await login(client, world.user("orgA"))
+    await login(client, world.user("orgB"))
 
 
 async def test_failures_older_than_the_window_do_not_count(
@@ -161,14 +174,14 @@ async def test_failures_older_than_the_window_do_not_count(
     settings: Settings,
     owner_conn: psycopg.Connection[Any],
 ) -> None:
-    account_id = world.accounts["secA"]
+    account_id = world.accounts["bsA1"]
     # Five failures, all just outside the window: not a lockout.
     owner_conn.execute(
         "INSERT INTO login_failures (account_id, failed_at)"
         " SELECT %s, now() - make_interval(secs => %s) FROM generate_series(1, %s)",
         (account_id, settings.login_window_seconds + 5, settings.login_max_failures),
     )
-    await login(client, world.user("secA"))
+    await login(client, world.user("bsA1"))
     # A success clears the failures.
     (left,) = owner_conn.execute(
         "SELECT count(*) FROM login_failures WHERE account_id = %s", (account_id,)
@@ -176,13 +189,13 @@ async def test_failures_older_than_the_window_do_not_count(
     assert left == 0
 
     # The same five failures inside the window do lock it.
-    other = world.accounts["orgA"]
+    other = world.accounts["memA1"]
     owner_conn.execute(
         "INSERT INTO login_failures (account_id, failed_at)"
         " SELECT %s, now() - make_interval(secs => %s) FROM generate_series(1, %s)",
         (other, settings.login_window_seconds - 60, settings.login_max_failures),
     )
-    response = await attempt(client, world.user("orgA"), PASSWORD)
+    response = await attempt(client, world.user("memA1"), PASSWORD)
     assert response.status_code == 423, response.text
     # ... until they age out of the window.
     owner_conn.execute(
@@ -190,7 +203,7 @@ async def test_failures_older_than_the_window_do_not_count(
         " WHERE account_id = %s",
         (settings.login_window_seconds + 1, other),
     )
-    await login(client, world.user("orgA"))
+    await login(client, world.user("memA1"))
 
 
 # -- access tokens -------------------------------------------------------------------------
@@ -317,7 +330,7 @@ async def test_refresh_rotates_and_a_replayed_token_revokes_the_session(
 
 
 async def test_new_refresh_token_works_once(client: httpx.AsyncClient, world: World) -> None:
-    first = await token_pair(client, world.user("secB"))
+    first = await token_pair(client, world.user("orgA"))
     second = (await refresh(client, first["refresh_token"])).json()
     third = await refresh(client, second["refresh_token"])
     assert third.status_code == 200
@@ -402,12 +415,12 @@ async def test_jwks_publishes_the_public_signing_key_only(
 async def test_login_refresh_and_logout_are_audited(
     client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    account_id = world.accounts["secA"]
+    account_id = world.accounts["sysadmin"]
     request_id = f"req-{uuid.uuid4().hex}"
-    failed = await attempt(client, world.user("secA"), WRONG, **{"X-Request-Id": request_id})
+    failed = await attempt(client, world.user("sysadmin"), WRONG, **{"X-Request-Id": request_id})
     assert failed.status_code == 401
     assert failed.headers["x-request-id"] == request_id
-    pair = await token_pair(client, world.user("secA"), **{"X-Request-Id": request_id})
+    pair = await token_pair(client, world.user("sysadmin"), **{"X-Request-Id": request_id})
     rotated = (await refresh(client, pair["refresh_token"])).json()
     response = await client.post(
         "/auth/logout",
