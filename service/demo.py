@@ -29,9 +29,9 @@ TENANTS: list[tuple[str, str, OrgUnitKind, list[str | tuple[str, list[str]]]]] =
         K.TOWNSHIP,
         ["机关第一支部", "机关第二支部", "东街社区支部", "西街社区支部"],
     ),
-    ("qingshi", "青石镇", K.TOWNSHIP, ["青石村支部", "石桥村支部", "镇机关支部"]),
-    ("liuxi", "柳溪乡", K.TOWNSHIP, ["柳溪村支部", "下溪村支部", "乡机关支部"]),
-    ("baiyun", "白云乡", K.TOWNSHIP, ["白云村支部", "云岭村支部", "乡机关支部"]),
+    ("qingshi", "青石镇", K.TOWNSHIP, ["青石村支部", "石桥村支部", "青山村支部", "镇机关支部"]),
+    ("liuxi", "柳溪乡", K.TOWNSHIP, ["柳溪村支部", "下溪村支部", "上溪村支部", "乡机关支部"]),
+    ("baiyun", "白云乡", K.TOWNSHIP, ["白云村支部", "云岭村支部", "白石村支部", "乡机关支部"]),
     (
         "kaifaqu",
         "经济开发区",

@@ -1,0 +1,90 @@
+"""The CLI's first-day commands: create-admin and the demo county."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from service.app import AppState
+from service.demo import DEMO_PASSWORD, load_demo
+from tests.conftest import TestDatabase
+from tests.support import gql, login
+
+
+def test_create_admin_makes_an_account_that_can_log_in(
+    database: TestDatabase, owner_conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "PINGYI_DATABASE_URL": database.owner_url,
+        "PINGYI_ADMIN_PASSWORD": "First-Admin-2026!",
+        "PINGYI_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "create-admin",
+            "root.admin",
+            "--role",
+            "system_admin",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "已创建账号 root.admin" in done.stdout
+    role = owner_conn.execute(
+        "SELECT r.role, o.kind FROM role_assignments r JOIN accounts a ON a.id = r.account_id "
+        "JOIN org_units o ON o.id = r.org_unit_id WHERE a.username = 'root.admin'"
+    ).fetchall()
+    assert role == [("system_admin", "root")]
+    again = subprocess.run(
+        [sys.executable, "-m", "service.cli", "create-admin", "root.admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 1 and "USERNAME_TAKEN" in again.stdout
+
+
+async def test_demo_county_has_all_tenant_kinds_branches_and_a_login_per_role(
+    state: AppState, client: httpx.AsyncClient, owner_conn: psycopg.Connection
+) -> None:
+    async with state.db.transaction() as session:
+        logins = await load_demo(session, progress=lambda _: None)
+    async with state.db.transaction() as session:
+        again = await load_demo(session, progress=lambda _: None)  # idempotent
+    assert [x.username for x in logins] == [x.username for x in again]
+    assert len({x.role for x in logins}) == 9
+    kinds = owner_conn.execute(
+        "SELECT o.kind, count(*) FROM org_units o JOIN tenants t ON t.id = o.tenant_id "
+        "JOIN tenants c ON c.id = t.parent_id WHERE c.code = 'demo-county' AND o.id = o.tenant_id "
+        "GROUP BY o.kind ORDER BY o.kind"
+    ).fetchall()
+    assert dict(kinds) == {
+        "county_department": 2,
+        "development_zone": 1,
+        "new_district": 1,
+        "township": 4,
+    }
+    branches = owner_conn.execute(
+        "SELECT count(*) FROM org_units o JOIN tenants t ON t.id = o.tenant_id "
+        "JOIN tenants c ON c.id = t.parent_id WHERE c.code = 'demo-county' "
+        "AND o.kind IN ('branch', 'general_branch')"
+    ).fetchone()
+    assert branches is not None and 28 <= branches[0] <= 32
+    token = await login(client, "cg.secretary", DEMO_PASSWORD)
+    body = await gql(client, token, "{ tenants { nodes { name } } }")
+    assert [n["name"] for n in body["data"]["tenants"]["nodes"]] == ["城关镇"]
