@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -36,6 +36,8 @@ from service.config import Settings
 log = logging.getLogger(__name__)
 
 EMBEDDED_DB_NAME = "pingyi"
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -124,32 +126,45 @@ class RequestSession(AsyncSession):
     """An AsyncSession that several resolvers of one request may share.
 
     GraphQL resolves sibling fields concurrently, but a connection runs one statement
-    at a time: statements take turns on a lock instead of failing.
+    at a time: statements take turns on a lock instead of failing. Each turn is
+    shielded from cancellation: when a non-null field fails, graphql-core cancels its
+    siblings, and a statement cut off half-way would leave the connection broken for
+    the rollback that follows. Commit and rollback wait their turn like statements.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._turn = asyncio.Lock()
 
+    async def _take_turn(
+        self, operation: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> T:
+        async def whole() -> T:
+            async with self._turn:
+                return await operation(*args, **kwargs)
+
+        return await asyncio.shield(whole())
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        async with self._turn:
-            return await super().execute(*args, **kwargs)
+        return await self._take_turn(super().execute, *args, **kwargs)
 
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        async with self._turn:
-            return await super().scalar(*args, **kwargs)
+        return await self._take_turn(super().scalar, *args, **kwargs)
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        async with self._turn:
-            return await super().get(*args, **kwargs)
+        return await self._take_turn(super().get, *args, **kwargs)
 
     async def flush(self, *args: Any, **kwargs: Any) -> None:
-        async with self._turn:
-            await super().flush(*args, **kwargs)
+        await self._take_turn(super().flush, *args, **kwargs)
 
     async def refresh(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        async with self._turn:
-            await super().refresh(*args, **kwargs)
+        await self._take_turn(super().refresh, *args, **kwargs)
+
+    async def commit(self) -> None:
+        await self._take_turn(super().commit)
+
+    async def rollback(self) -> None:
+        await self._take_turn(super().rollback)
 
 
 class Database:
@@ -169,7 +184,3 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-def row_to_dict(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)

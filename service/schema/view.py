@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError
-from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -15,8 +13,6 @@ from service.auth.service import load_principal
 from service.errors import DomainError, unauthenticated
 from service.schema import format_error
 from service.schema.context import Context
-
-log = logging.getLogger("pingyi.graphql")
 
 
 class PingyiGraphQL(GraphQL):
@@ -68,15 +64,7 @@ class PingyiGraphQL(GraphQL):
             )
             results = result if isinstance(result, list) else [result]
             if any(getattr(r, "errors", None) for r in results):
-                try:
-                    await session.rollback()
-                except DBAPIError:
-                    # When a non-null field fails, graphql-core cancels the sibling
-                    # resolvers still running; a statement cancelled half-way can leave
-                    # the connection closed under SQLAlchemy. Nothing was committed and
-                    # the answer (the GraphQL errors) stands: discard the connection.
-                    log.info("rollback failed; connection discarded", exc_info=True)
-                    await session.invalidate()
+                await session.rollback()
             else:
                 await session.commit()
             return result
