@@ -19,6 +19,11 @@ T = TypeVar("T")
 _CURSOR_PREFIX = "cursor:"
 
 
+def fits_bigint(value: int) -> bool:
+    """Whether `value` fits a bigint key column; nothing else may reach SQL."""
+    return 0 <= value < 2**63
+
+
 def encode_cursor(key: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{int(key)}".encode()).decode()
 
@@ -29,7 +34,7 @@ def decode_cursor(cursor: str) -> int:
         if not raw.startswith(_CURSOR_PREFIX):
             raise ValueError(raw)
         key = int(raw.removeprefix(_CURSOR_PREFIX))
-        if not 0 <= key < 2**63:  # beyond bigint: not a cursor of ours, and must not reach SQL
+        if not fits_bigint(key):
             raise ValueError(raw)
         return key
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
@@ -58,9 +63,6 @@ class Page(Generic[T]):
     items: Sequence[T]
     has_next_page: bool
     has_previous_page: bool
-
-    def cursor_of(self, item: Any) -> str:
-        return encode_cursor(item.id)
 
 
 async def fetch_page(

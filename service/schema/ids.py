@@ -6,6 +6,7 @@ import base64
 import binascii
 
 from service.errors import not_found
+from service.pagination import fits_bigint
 
 
 def to_global_id(type_name: str, local_id: int) -> str:
@@ -22,6 +23,6 @@ def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, in
         raise not_found() from exc
     if expected is not None and type_name != expected:
         raise not_found()
-    if not 0 < local_id < 2**63:  # beyond bigint: cannot exist, and must not reach SQL
+    if not fits_bigint(local_id):
         raise not_found()
     return type_name, local_id
