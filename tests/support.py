@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,3 +127,15 @@ async def gql(
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+def run_cli(owner_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `pingyi ARGS` as an operator would, against the test database."""
+    return subprocess.run(  # noqa: S603 (the tests' own arguments)
+        [sys.executable, "-m", "service.cli", *args],
+        env={**os.environ, "PINGYI_DATABASE_URL": owner_url, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,33 +10,15 @@ import psycopg
 from service.app import AppState
 from service.demo import DEMO_PASSWORD, load_demo
 from tests.conftest import TestDatabase
-from tests.support import gql, login
+from tests.support import gql, login, run_cli
 
 
-def test_create_admin_makes_an_account_that_can_log_in(
+def test_create_admin_makes_a_system_admin_at_the_root_once(
     database: TestDatabase, owner_conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "PINGYI_DATABASE_URL": database.owner_url,
-        "PINGYI_ADMIN_PASSWORD": "First-Admin-2026!",
-        "PINGYI_DATA_DIR": str(tmp_path),
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "create-admin",
-            "root.admin",
-            "--role",
-            "system_admin",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    env = {"PINGYI_ADMIN_PASSWORD": "First-Admin-2026!", "PINGYI_DATA_DIR": str(tmp_path)}
+    done = run_cli(
+        database.owner_url, "create-admin", "root.admin", "--role", "system_admin", **env
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "已创建账号 root.admin" in done.stdout
@@ -48,14 +27,7 @@ def test_create_admin_makes_an_account_that_can_log_in(
         "JOIN org_units o ON o.id = r.org_unit_id WHERE a.username = 'root.admin'"
     ).fetchall()
     assert role == [("system_admin", "root")]
-    again = subprocess.run(
-        [sys.executable, "-m", "service.cli", "create-admin", "root.admin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = run_cli(database.owner_url, "create-admin", "root.admin", **env)
     assert again.returncode == 1 and "USERNAME_TAKEN" in again.stdout
 
 

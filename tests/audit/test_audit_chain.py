@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import httpx
 import psycopg
 
 from tests.conftest import TestDatabase
-from tests.support import World, gql, login
+from tests.support import World, gql, login, run_cli
 
 
 def verify(database: TestDatabase) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PINGYI_DATABASE_URL": database.owner_url}
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", "audit", "verify"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(database.owner_url, "audit", "verify")
 
 
 async def test_mutation_appends_one_event_with_actor_object_and_request_id(
