@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -19,12 +18,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.auth.cache import PrincipalCache
 from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService
 from service.config import Settings
 from service.db import Database
 from service.migrate import head_revision
-from service.schema import build_schema
+from service.schema.root import build_schema
 from service.schema.view import PingyiGraphQL
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,6 +50,7 @@ class AppState:
     settings: Settings
     db: Database
     tokens: TokenService
+    principals: PrincipalCache
     metrics: Metrics = field(default_factory=Metrics)
 
 
@@ -150,8 +151,8 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     state: AppState = request.app.state.pingyi
     try:
-        async with state.db.transaction() as session:
-            current = await session.scalar(text("SELECT version_num FROM alembic_version"))
+        async with state.db.transaction(write=False) as tx:
+            current = await tx.scalar("SELECT version_num FROM alembic_version")
     except Exception as exc:  # any failure to reach the database means not ready
         return JSONResponse(
             {"status": "unavailable", "reason": type(exc).__name__}, status_code=503
@@ -187,7 +188,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.principals.start()
         yield
+        await state.principals.stop()
         await state.db.dispose()
         if on_shutdown is not None:
             on_shutdown()

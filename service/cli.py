@@ -10,8 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from service.config import Settings
@@ -23,16 +22,15 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _with_session(
-    settings: Settings, owner: str, work: Callable[[AsyncSession], Awaitable[T]]
-) -> T:
+def _in_transaction(settings: Settings, owner: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(tx)` in one transaction as the application role; commit if it returns."""
     from service.runtime import build_state
 
     async def run() -> T:
         state = build_state(settings, owner)
         try:
-            async with state.db.transaction() as session:
-                return await work(session)
+            async with state.db.transaction() as tx:
+                return await work(tx)
         finally:
             await state.db.dispose()
 
@@ -63,7 +61,7 @@ def cmd_demo(settings: Settings) -> list[Any]:
 
     owner = prepare_database(settings)
     _say("正在载入演示数据 ...")
-    logins = _with_session(settings, owner, lambda s: load_demo(s, progress=_say))
+    logins = _in_transaction(settings, owner, lambda s: load_demo(s, progress=_say))
     _print_logins(logins)
     return logins
 
@@ -71,20 +69,29 @@ def cmd_demo(settings: Settings) -> list[Any]:
 def cmd_serve(settings: Settings, demo: bool) -> int:
     import uvicorn
 
-    from service.app import create_app
-    from service.runtime import build_state, prepare_database
+    from service.runtime import prepare_database
 
     owner = prepare_database(settings)
     if demo:
         from service.demo import load_demo
 
         _say("正在载入演示数据 ...")
-        logins = _with_session(settings, owner, lambda s: load_demo(s, progress=_say))
+        logins = _in_transaction(settings, owner, lambda tx: load_demo(tx, progress=_say))
         _print_logins(logins)
-    app = create_app(build_state(settings, owner))
     _say(f"Pingyi 已启动：GraphQL 地址 http://{settings.host}:{settings.port}/graphql")
     _say(f"登录：POST http://{settings.host}:{settings.port}/auth/token")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # Each worker builds its own app (pool, caches, listener) from the environment; the
+    # database is the one this process migrated (an embedded server lives as long as it).
+    os.environ["PINGYI_DATABASE_URL"] = owner
+    uvicorn.run(
+        "service.runtime:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+        access_log=False,
+    )
     return 0
 
 
@@ -94,24 +101,21 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     from service.authz.service import assign_role
     from service.errors import DomainError
     from service.runtime import prepare_database
-    from service.tenants.models import OrgUnit
+    from service.tenants import repository as units
 
     password = os.environ.get("PINGYI_ADMIN_PASSWORD") or getpass.getpass("新账号的密码：")
     owner = prepare_database(settings)
 
-    async def work(session: AsyncSession) -> str:
-        principal = await operator_principal(session)
+    async def work(tx: Any) -> str:
+        principal = await operator_principal(tx)
         if args.county:
-            unit = await session.scalar(
-                select(OrgUnit).where(OrgUnit.kind == "county", OrgUnit.code == args.county)
-            )
+            unit = await units.county_by_code(tx, args.county)
             if unit is None:
-                raise DomainError("NOT_FOUND", f"县“{args.county}”不存在")
+                raise DomainError("NOT_FOUND", f"县“{args.county}”不存在", http_status=404)
         else:
-            unit = await session.scalar(select(OrgUnit).where(OrgUnit.kind == "root"))
-        assert unit is not None
+            unit = await units.root_unit(tx)
         account = await create_account(
-            session,
+            tx,
             principal,
             username=args.username,
             display_name=args.display_name or args.username,
@@ -119,12 +123,12 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
             home_org_unit_id=unit.id,
         )
         await assign_role(
-            session, principal, account_id=account.id, role=Role(args.role), org_unit_id=unit.id
+            tx, principal, account_id=account.id, role=Role(args.role), org_unit_id=unit.id
         )
         return f"已创建账号 {account.username}（{args.role}，{unit.name}）"
 
     try:
-        _say(_with_session(settings, owner, work))
+        _say(_in_transaction(settings, owner, work))
     except DomainError as exc:
         _say(f"失败：{exc.message}（{exc.code}）")
         return 1
@@ -153,7 +157,7 @@ def cmd_audit_verify(settings: Settings) -> int:
 
 
 def cmd_export_schema(path: str) -> int:
-    from service.schema import SCHEMA_FILE, export_sdl
+    from service.schema.root import SCHEMA_FILE, export_sdl
 
     target = path or str(SCHEMA_FILE)
     with open(target, "w", encoding="utf-8") as fh:
@@ -169,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="载入演示数据")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="工作进程数（默认 1，或 PINGYI_WORKERS）")
     sub.add_parser("migrate", help="把数据库迁移到最新版本（可重复执行）")
     sub.add_parser("demo", help="向已有数据库载入演示数据")
     admin = sub.add_parser("create-admin", help="创建管理员账号")
@@ -191,11 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    if getattr(args, "host", None) or getattr(args, "port", None):
+    if args.command == "serve":
         from dataclasses import replace
 
         settings = replace(
-            settings, host=args.host or settings.host, port=args.port or settings.port
+            settings,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers or settings.workers,
         )
     if args.command == "serve":
         return cmd_serve(settings, args.demo)

@@ -54,6 +54,13 @@ class Settings:
     default_page_size: int = 20
     max_page_size: int = 100
     db_pool_size: int = 10
+    # Seconds to wait for a free connection before the request fails
+    db_pool_timeout: float = 10.0
+    # Seconds a login session's principal (account, grants, scope) is kept per process;
+    # changes reach every process at once through LISTEN/NOTIFY whatever this says.
+    principal_cache_seconds: int = 60
+    # uvicorn worker processes of `pingyi serve`
+    workers: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,4 +89,7 @@ class Settings:
             default_page_size=_env_int("PINGYI_DEFAULT_PAGE_SIZE", 20),
             max_page_size=_env_int("PINGYI_MAX_PAGE_SIZE", 100),
             db_pool_size=_env_int("PINGYI_DB_POOL_SIZE", 10),
+            db_pool_timeout=float(_env_int("PINGYI_DB_POOL_TIMEOUT", 10)),
+            principal_cache_seconds=_env_int("PINGYI_PRINCIPAL_CACHE_SECONDS", 60),
+            workers=_env_int("PINGYI_WORKERS", 1),
         )

@@ -1,4 +1,4 @@
-"""Engines, sessions and the per-transaction tenant scope (lock 2 of tenant isolation).
+"""PostgreSQL: the embedded server, the connection pool, and one transaction per request.
 
 Two connections matter:
 - the *owner* URL runs migrations and owns the tables;
@@ -7,6 +7,21 @@ Two connections matter:
 
 With no `PINGYI_DATABASE_URL` an embedded PostgreSQL (pgserver) is started in the data
 directory; it survives restarts.
+
+The request path talks to PostgreSQL through psycopg directly (no ORM, no greenlet
+bridge): SQLAlchemy describes the tables and builds the write statements, psycopg sends
+them. Every message is a *simple query* with the values bound client-side by psycopg's
+escaping, so the tenant scope (`SET LOCAL`, which takes no parameters) travels in the
+same network round trip as the first statement that needs it:
+
+- a read-only request (a GraphQL query) sends `SET LOCAL …; SET LOCAL …; SELECT …` per
+  round trip, an implicit transaction each. Under READ COMMITTED every statement takes
+  its own snapshot anyway, so this reads exactly what one explicit transaction would,
+  and needs no BEGIN or COMMIT. Statements that resolvers issue in the same tick of the
+  event loop (sibling fields, DataLoaders) share one message;
+- a writing request (a mutation, the CLI, login) opens an explicit transaction with its
+  first message (`BEGIN; SET LOCAL …; SET LOCAL …; INSERT …`) and ends with one COMMIT
+  or ROLLBACK.
 """
 
 from __future__ import annotations
@@ -14,22 +29,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import MetaData, text
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import MetaData
+from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql import ClauseElement
 
 from service.config import Settings
 
@@ -37,10 +51,15 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_DB_NAME = "pingyi"
 
-T = TypeVar("T")
+Row = NamedTuple  # rows come back as named tuples: `row.name`, like the table's columns
+Params = dict[str, Any] | Sequence[Any] | None
+Statement = str | ClauseElement
 
 
 class Base(DeclarativeBase):
+    """Table definitions. Mapped classes describe tables and give statements their
+    columns (`OrgUnit.id`); rows are read as named tuples, never as ORM instances."""
+
     metadata = MetaData(
         naming_convention={
             "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -94,93 +113,317 @@ def app_url_for(settings: Settings, owner_url: str) -> URL:
     )
 
 
-def make_app_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
-    )
+@dataclass(frozen=True)
+class Scope:
+    """What one transaction may see (lock 2): `app.account_id` and `app.tenant_ids`.
+
+    Produced by authentication (the principal's grants) or by the CLI operator; a
+    transaction holds one and may only widen it (a principal creating a tenant inside
+    its own domain)."""
+
+    account_id: int | None
+    tenant_ids: frozenset[int]
+
+    @classmethod
+    def of(cls, account_id: int | None, tenant_ids: Iterable[int]) -> Scope:
+        return cls(None if account_id is None else int(account_id), frozenset(tenant_ids))
+
+    def widened(self, tenant_ids: Iterable[int]) -> Scope:
+        return Scope(self.account_id, self.tenant_ids | frozenset(int(t) for t in tenant_ids))
+
+    def set_local(self) -> str:
+        """`SET LOCAL` for both settings. SET takes no bind parameters, so the values are
+        formatted from integers only: nothing a client sends reaches this text."""
+        account = "" if self.account_id is None else str(int(self.account_id))
+        tenants = ",".join(str(int(t)) for t in sorted(self.tenant_ids))
+        return f"SET LOCAL app.account_id = '{account}'; SET LOCAL app.tenant_ids = '{tenants}'; "
 
 
-def format_scope(tenant_ids: Iterable[int]) -> str:
-    """The value of app.tenant_ids: integers only, so it is safe to inline into SET LOCAL."""
-    return ",".join(str(int(t)) for t in sorted(set(tenant_ids)))
+EMPTY_SCOPE = Scope(None, frozenset())
+
+_DIALECT = pg_dialect.dialect()
 
 
-async def set_scope(
-    session: AsyncSession, *, account_id: int | None, tenant_ids: Iterable[int]
-) -> None:
-    """Scope this transaction to the principal's tenants.
+def compile_statement(statement: ClauseElement) -> tuple[str, dict[str, Any]]:
+    """A SQLAlchemy Core statement -> (SQL with %(name)s placeholders, its values)."""
+    compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+    return str(compiled), dict(compiled.params)
 
-    `SET LOCAL` (not set_config) because Citus forwards it to the workers; it takes no
-    bind parameters, so the values are formatted from integers only.
+
+class StatementCancelled(Exception):
+    """The statement was sent with a sibling's that was cancelled (the request fails)."""
+
+
+class TransactionFailed(Exception):
+    """A statement of a writing transaction failed earlier: the transaction is lost."""
+
+
+@dataclass
+class _Pending:
+    statement: str
+    params: Params
+    future: asyncio.Future[list[Any]]
+
+
+class Transaction:
+    """One request's unit of work on one pooled connection.
+
+    Statements of one request may be issued concurrently (sibling resolvers,
+    DataLoaders): they queue, and whatever is queued when the connection is free goes
+    out as one message. A cancelled statement (graphql-core cancels the siblings of a
+    failed non-null field) is cancelled on the server by psycopg, which drains the
+    connection before re-raising, so the connection stays usable and the request
+    rolls back; no task is started per statement.
     """
-    account = "" if account_id is None else str(int(account_id))
-    await session.execute(
-        text(
-            f"SET LOCAL app.account_id = '{account}'; "
-            f"SET LOCAL app.tenant_ids = '{format_scope(tenant_ids)}'"
-        )
-    )
 
+    def __init__(self, db: Database, scope: Scope, *, write: bool) -> None:
+        self.db = db
+        self.write = write
+        self._scope = scope
+        self._scope_sent = False
+        self._begun = False
+        self._failed = False
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._pending: list[_Pending] = []
+        self._lock = asyncio.Lock()
+        self._auth_changes: set[str] = set()
 
-class RequestSession(AsyncSession):
-    """An AsyncSession that several resolvers of one request may share.
+    @property
+    def scope(self) -> Scope:
+        return self._scope
 
-    GraphQL resolves sibling fields concurrently, but a connection runs one statement
-    at a time: statements take turns on a lock instead of failing. Each turn is
-    shielded from cancellation: when a non-null field fails, graphql-core cancels its
-    siblings, and a statement cut off half-way would leave the connection broken for
-    the rollback that follows. Commit and rollback wait their turn like statements.
-    """
+    def rescope(self, scope: Scope) -> None:
+        """Use `scope` from the next statement on (login: the account's home tenant)."""
+        if scope != self._scope:
+            self._scope = scope
+            self._scope_sent = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._turn = asyncio.Lock()
+    def widen(self, tenant_ids: Iterable[int]) -> None:
+        self.rescope(self._scope.widened(tenant_ids))
 
-    async def _take_turn(
-        self, operation: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
-    ) -> T:
-        async def whole() -> T:
-            async with self._turn:
-                return await operation(*args, **kwargs)
+    def auth_changed(self, what: str) -> None:
+        """Note that this transaction changes who may do what (`account:<id>`,
+        `session:<uuid>`, `tenants`). Database triggers tell every process after the
+        commit (NOTIFY); this tells this process's caches synchronously at the commit,
+        before the answer reaches the client."""
+        self._auth_changes.add(what)
 
-        return await asyncio.shield(whole())
+    # --- statements ---------------------------------------------------------------
 
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        return await self._take_turn(super().execute, *args, **kwargs)
+    async def rows(self, statement: Statement, params: Params = None) -> list[Any]:
+        """Every row of one statement (named tuples); [] for a statement without rows.
 
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        return await self._take_turn(super().scalar, *args, **kwargs)
+        A string statement with `params` uses %(name)s placeholders (and %% for a
+        literal %); without `params` it is sent as written."""
+        if isinstance(statement, ClauseElement):
+            statement, params = compile_statement(statement)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(statement, params, future))
+        # Whoever holds the lock sends everything queued, its own and its siblings'; the
+        # others find their answer ready when their turn comes. If the sender is
+        # cancelled, the next in line sends what is left.
+        async with self._lock:
+            if not future.done():
+                await asyncio.sleep(0)  # let the siblings of this tick queue theirs
+                conn = await self._connection()
+                while self._pending:
+                    batch, self._pending = self._pending, []
+                    await self._send(conn, batch)
+        return future.result()
 
-    async def get(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        return await self._take_turn(super().get, *args, **kwargs)
+    async def first(self, statement: Statement, params: Params = None) -> Any | None:
+        found = await self.rows(statement, params)
+        return found[0] if found else None
 
-    async def flush(self, *args: Any, **kwargs: Any) -> None:
-        await self._take_turn(super().flush, *args, **kwargs)
+    async def one(self, statement: Statement, params: Params = None) -> Any:
+        found = await self.rows(statement, params)
+        if len(found) != 1:
+            raise LookupError(f"expected one row, got {len(found)}")
+        return found[0]
 
-    async def refresh(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        await self._take_turn(super().refresh, *args, **kwargs)
+    async def scalar(self, statement: Statement, params: Params = None) -> Any:
+        row = await self.first(statement, params)
+        return None if row is None else row[0]
 
-    async def commit(self) -> None:
-        await self._take_turn(super().commit)
+    async def execute(self, statement: Statement, params: Params = None) -> None:
+        await self.rows(statement, params)
 
-    async def rollback(self) -> None:
-        await self._take_turn(super().rollback)
+    def _prefix(self) -> tuple[str, int]:
+        """What must precede the next message, and how many statements that is."""
+        prefix, count = "", 0
+        if self.write and not self._begun:
+            prefix, count = "BEGIN; ", 1
+        if not self.write or not self._scope_sent:
+            prefix += self._scope.set_local()
+            count += 2
+        return prefix, count
+
+    async def _send(self, conn: psycopg.AsyncConnection[Any], batch: list[_Pending]) -> None:
+        try:
+            if self._failed:
+                raise TransactionFailed("transaction already failed")
+            batch = self._bind(conn, batch)
+            if not batch:
+                return
+            prefix, skip = self._prefix()
+            message = prefix + "; ".join(p.statement for p in batch)
+            self.db.observe(message, skip + len(batch))
+            try:
+                results = await self._run(conn, message, skip, len(batch))
+            except psycopg.Error:
+                if self.write:
+                    self._begun = self._begun or prefix.startswith("BEGIN")
+                    self._failed = True
+                    raise
+                if len(batch) == 1:
+                    raise
+                # One statement of a read batch failed (its implicit transaction took
+                # the others with it): run them one by one so each gets its own answer.
+                for pending in batch:
+                    await self._send(conn, [pending])
+                return
+            if self.write:
+                self._begun = True
+                self._scope_sent = True
+            for pending, result in zip(batch, results, strict=True):
+                if not pending.future.done():
+                    pending.future.set_result(result)
+        except BaseException as exc:
+            # Every statement of the batch gets an answer; the sender's own
+            # cancellation goes on up, the siblings see an ordinary error.
+            failure = StatementCancelled() if isinstance(exc, asyncio.CancelledError) else exc
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(failure)
+                    # Its waiter may be gone too (cancelled with the request): mark the
+                    # error seen so it is not reported again as never retrieved.
+                    pending.future.exception()
+            if not isinstance(exc, Exception):
+                raise
+
+    @staticmethod
+    def _bind(conn: psycopg.AsyncConnection[Any], batch: list[_Pending]) -> list[_Pending]:
+        """The batch with its values bound into the text (psycopg's escaping); a
+        statement whose values cannot be bound fails alone."""
+        cursor = conn.cursor()
+        bound: list[_Pending] = []
+        for pending in batch:
+            if pending.params is None:
+                bound.append(pending)
+                continue
+            try:
+                text = cursor.mogrify(pending.statement, pending.params)
+            except (psycopg.Error, TypeError, ValueError) as exc:
+                pending.future.set_exception(exc)
+                continue
+            bound.append(_Pending(text, None, pending.future))
+        return bound
+
+    @staticmethod
+    async def _run(
+        conn: psycopg.AsyncConnection[Any], message: str, skip: int, count: int
+    ) -> list[list[Any]]:
+        async with conn.cursor() as cursor:
+            await cursor.execute(message)
+            for _ in range(skip):
+                cursor.nextset()
+            results: list[list[Any]] = []
+            for i in range(count):
+                results.append(await cursor.fetchall() if cursor.description else [])
+                if i + 1 < count:
+                    cursor.nextset()
+            return results
+
+    # --- lifetime -------------------------------------------------------------------
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None:
+            self._conn = await self.db.getconn()
+        return self._conn
+
+    async def finish(self, *, commit: bool) -> None:
+        """End the transaction (COMMIT or ROLLBACK where one was begun); free the
+        connection. Safe to call more than once."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if self._begun:
+                status = conn.info.transaction_status
+                ok = commit and not self._failed and status == psycopg.pq.TransactionStatus.INTRANS
+                self.db.observe("COMMIT" if ok else "ROLLBACK", 1)
+                await conn.execute("COMMIT" if ok else "ROLLBACK")
+                if commit and not ok:
+                    raise TransactionFailed("transaction failed and was rolled back")
+                if ok and self._auth_changes:
+                    for hook in self.db.after_auth_change:
+                        hook(frozenset(self._auth_changes))
+        finally:
+            self._begun = False
+            await self.db.putconn(conn)
 
 
 class Database:
-    """The application's handle on PostgreSQL: an engine for the app role and sessions."""
+    """The application's handle on PostgreSQL: a pool of app-role connections."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.sessionmaker = async_sessionmaker(
-            engine, class_=RequestSession, expire_on_commit=False
+    def __init__(self, url: str | URL, *, pool_size: int = 10, pool_timeout: float = 10.0) -> None:
+        self.url = libpq_url(url)
+        self.pool = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=pool_timeout,
+            open=False,
+            kwargs={
+                "autocommit": True,
+                "cursor_factory": psycopg.AsyncClientCursor,
+                "row_factory": namedtuple_row,
+            },
         )
+        self._opened = False
+        # Tests and benchmarks watch what is sent: (message, statements in it).
+        self.observers: list[Callable[[str, int], None]] = []
+        # Called with what a committed transaction noted as `auth_changed`.
+        self.after_auth_change: list[Callable[[frozenset[str]], None]] = []
+
+    def observe(self, message: str, statements: int) -> None:
+        for observer in self.observers:
+            observer(message, statements)
+
+    async def getconn(self) -> psycopg.AsyncConnection[Any]:
+        if not self._opened:
+            self._opened = True
+            await self.pool.open()
+        return await self.pool.getconn()
+
+    async def putconn(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await self.pool.putconn(conn)
+
+    def checked_out(self) -> int:
+        """Connections in use right now (0 when every request has given its back)."""
+        if not self._opened:
+            return 0
+        stats = self.pool.get_stats()
+        return int(stats.get("pool_size", 0)) - int(stats.get("pool_available", 0))
+
+    def begin(self, scope: Scope = EMPTY_SCOPE, *, write: bool = True) -> Transaction:
+        """A transaction the caller ends with `finish(commit=...)`."""
+        return Transaction(self, scope, write=write)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(
+        self, scope: Scope = EMPTY_SCOPE, *, write: bool = True
+    ) -> AsyncIterator[Transaction]:
         """One transaction; committed when the block ends cleanly, rolled back otherwise."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        tx = self.begin(scope, write=write)
+        try:
+            yield tx
+        except BaseException:
+            await tx.finish(commit=False)
+            raise
+        await tx.finish(commit=True)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self._opened:
+            self._opened = False
+            await self.pool.close()

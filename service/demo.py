@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from service.auth.models import Account
-from service.auth.service import create_account, operator_principal
+from service.auth.passwords import hash_password
+from service.auth.service import operator_principal, register_account
 from service.authz.roles import ROLE_LABELS, Role
 from service.authz.service import assign_role
-from service.tenants.models import OrgUnit
+from service.db import Transaction
+from service.tenants import repository as units
 from service.tenants.rules import OrgUnitKind
 from service.tenants.service import create_org_unit
 
@@ -56,33 +55,31 @@ class DemoLogin:
     where: str
 
 
-async def load_demo(
-    session: AsyncSession, progress: Callable[[str], None] = print
-) -> list[DemoLogin]:
+async def load_demo(tx: Transaction, progress: Callable[[str], None] = print) -> list[DemoLogin]:
     """Create the demo county unless it exists; return the demo logins either way."""
-    principal = await operator_principal(session, name="demo")
-    root = await session.scalar(select(OrgUnit).where(OrgUnit.kind == "root"))
-    assert root is not None
-    county = await session.scalar(
-        select(OrgUnit).where(OrgUnit.kind == "county", OrgUnit.code == COUNTY_CODE)
-    )
+    principal = await operator_principal(tx, name="demo")
+    root = await units.root_unit(tx)
+    county = await units.county_by_code(tx, COUNTY_CODE)
     if county is None:
         county = await create_org_unit(
-            session, principal, parent_id=root.id, kind=K.COUNTY, code=COUNTY_CODE, name="平安县"
+            tx, principal, parent_id=root.id, kind=K.COUNTY, code=COUNTY_CODE, name="平安县"
         )
-        first_branch: dict[str, OrgUnit] = {}
+        first_branch: dict[str, Any] = {}
+        township = None
         for i, (code, name, kind, branches) in enumerate(TENANTS, start=1):
             progress(f"  [{i}/{len(TENANTS)}] {name}")
             tenant = await create_org_unit(
-                session, principal, parent_id=county.id, kind=kind, code=code, name=name
+                tx, principal, parent_id=county.id, kind=kind, code=code, name=name
             )
+            if code == "chengguan":
+                township = tenant
             n = 0
             for entry in branches:
                 n += 1
                 if isinstance(entry, tuple):
                     general_name, subs = entry
                     general = await create_org_unit(
-                        session,
+                        tx,
                         principal,
                         parent_id=tenant.id,
                         kind=K.GENERAL_BRANCH,
@@ -92,7 +89,7 @@ async def load_demo(
                     for sub in subs:
                         n += 1
                         await create_org_unit(
-                            session,
+                            tx,
                             principal,
                             parent_id=general.id,
                             kind=K.BRANCH,
@@ -101,7 +98,7 @@ async def load_demo(
                         )
                 else:
                     branch = await create_org_unit(
-                        session,
+                        tx,
                         principal,
                         parent_id=tenant.id,
                         kind=K.BRANCH,
@@ -109,28 +106,30 @@ async def load_demo(
                         name=entry,
                     )
                     first_branch.setdefault(code, branch)
-        township = await session.scalar(
-            select(OrgUnit).where(OrgUnit.kind == "township", OrgUnit.code == "chengguan")
-        )
         assert township is not None
         branch = first_branch["chengguan"]
         places = {"county": county, "township": township, "branch": branch}
+        password_hash = hash_password(DEMO_PASSWORD)  # one hash serves every demo login
         for login in demo_logins():
             where = places[login.where]
-            account = await create_account(
-                session,
+            account = await register_account(
+                tx,
                 principal,
                 username=login.username,
                 display_name=f"演示{ROLE_LABELS[login.role]}",
-                password=DEMO_PASSWORD,
+                password_hash=password_hash,
                 home_org_unit_id=where.id,
             )
             await assign_role(
-                session, principal, account_id=account.id, role=login.role, org_unit_id=where.id
+                tx, principal, account_id=account.id, role=login.role, org_unit_id=where.id
             )
     else:
         progress("  演示数据已存在，跳过")
-    existing = set((await session.scalars(select(Account.username))).all())
+    names = [login.username for login in demo_logins()]
+    rows = await tx.rows(
+        "SELECT username FROM accounts WHERE username = ANY(%(names)s)", {"names": names}
+    )
+    existing = {row.username for row in rows}
     return [login for login in demo_logins() if login.username in existing]
 
 

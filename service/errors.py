@@ -1,39 +1,79 @@
 """Expected failures: a stable upper-snake-case code and a Chinese message for the user.
 
-Services raise `DomainError`; the GraphQL layer passes its code and message through
-unmasked, while any other exception is masked. Messages never carry ID-card numbers
-or phone numbers.
+Each domain declares its codes once, in its own `errors.py`, as `ErrorCode` constants;
+services raise them by name (`ORG_UNIT_ARCHIVED.error()`). The GraphQL layer passes
+a `DomainError`'s code and message through unmasked, while any other exception is
+masked. Messages never carry ID-card numbers or phone numbers.
+
+`ErrorCode.declared()` lists every code of every domain (for the client guide).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 class DomainError(Exception):
     """An expected, user-facing failure (`extensions.code` + Chinese message)."""
 
-    code: str = "BAD_REQUEST"
-    http_status: int = 400
-
-    def __init__(self, code: str, message: str, *, http_status: int | None = None) -> None:
+    def __init__(self, code: str, message: str, *, http_status: int = 400) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        if http_status is not None:
-            self.http_status = http_status
+        self.http_status = http_status
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One declared code: its name, its default message (a `str.format` template) and
+    the HTTP status it answers with outside GraphQL."""
+
+    code: str
+    message: str
+    http_status: int = 400
+
+    _registry: ClassVar[dict[str, ErrorCode]] = {}
+
+    def __post_init__(self) -> None:
+        if not self.code.replace("_", "").isalnum() or not self.code.isupper():
+            raise ValueError(f"error codes are UPPER_SNAKE_CASE: {self.code!r}")
+        # One code may be declared for several situations with their own messages
+        # (UNAUTHENTICATED: not logged in, session ended), never with another status.
+        existing = ErrorCode._registry.setdefault(self.code, self)
+        if existing.http_status != self.http_status:
+            raise ValueError(f"error code {self.code} declared with two HTTP statuses")
+
+    def error(self, message: str | None = None, /, **values: Any) -> DomainError:
+        """The error to raise: the declared message filled with `values`, or a more
+        specific `message` for this occasion."""
+        text = message if message is not None else self.message.format(**values)
+        return DomainError(self.code, text, http_status=self.http_status)
+
+    @classmethod
+    def declared(cls) -> dict[str, ErrorCode]:
+        return dict(sorted(cls._registry.items()))
+
+
+# Codes every domain uses.
+NOT_FOUND = ErrorCode("NOT_FOUND", "{what}不存在或无权访问", 404)
+FORBIDDEN = ErrorCode("FORBIDDEN", "无权执行此操作", 403)
+UNAUTHENTICATED = ErrorCode("UNAUTHENTICATED", "请先登录", 401)
+VERSION_CONFLICT = ErrorCode("VERSION_CONFLICT", "该{what}已被他人修改，请刷新后重试")
+INVALID_CURSOR = ErrorCode("INVALID_CURSOR", "分页游标无效")
+INVALID_PAGE_SIZE = ErrorCode("INVALID_PAGE_SIZE", "每页条数至少为 1")
+PAGE_SIZE_EXCEEDED = ErrorCode("PAGE_SIZE_EXCEEDED", "每页最多 {maximum} 条")
+INVALID_REQUEST = ErrorCode("INVALID_REQUEST", "请求格式无效")
 
 
 def not_found(what: str = "对象") -> DomainError:
     """The one answer for "missing" and for "not yours", so ids reveal nothing."""
-    return DomainError("NOT_FOUND", f"{what}不存在或无权访问", http_status=404)
+    return NOT_FOUND.error(what=what)
 
 
 def forbidden() -> DomainError:
-    return DomainError("FORBIDDEN", "无权执行此操作", http_status=403)
+    return FORBIDDEN.error()
 
 
-def unauthenticated(message: str = "请先登录") -> DomainError:
-    return DomainError("UNAUTHENTICATED", message, http_status=401)
-
-
-def invalid(code: str, message: str) -> DomainError:
-    return DomainError(code, message, http_status=400)
+def unauthenticated(message: str | None = None) -> DomainError:
+    return UNAUTHENTICATED.error(message)

@@ -1,4 +1,8 @@
-"""Keyset pagination for every list (Relay cursor connections)."""
+"""Keyset pagination for every list (Relay cursor connections).
+
+A list statement selects one more row than the page (`LIMIT first + 1`) after the
+cursor's key; `Page.of` cuts the extra row off and says whether there is a next page.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
-
-from service.errors import invalid
+from service.errors import INVALID_CURSOR, INVALID_PAGE_SIZE, PAGE_SIZE_EXCEEDED
 
 T = TypeVar("T")
 
@@ -38,7 +38,13 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(raw)
         return key
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise invalid("INVALID_CURSOR", "分页游标无效") from exc
+        raise INVALID_CURSOR.error() from exc
+
+
+def keyset(column: str = "id") -> str:
+    """The tail of every list statement: after the cursor's key, in key order, one row
+    more than the page. Its values are `PageRequest.params`."""
+    return f"(%(after)s::bigint IS NULL OR {column} > %(after)s) ORDER BY {column} LIMIT %(limit)s"
 
 
 @dataclass(frozen=True)
@@ -52,10 +58,16 @@ class PageRequest:
     ) -> PageRequest:
         size = default if first is None else first
         if size < 1:
-            raise invalid("INVALID_PAGE_SIZE", "每页条数至少为 1")
+            raise INVALID_PAGE_SIZE.error()
         if size > maximum:
-            raise invalid("PAGE_SIZE_EXCEEDED", f"每页最多 {maximum} 条")
+            raise PAGE_SIZE_EXCEEDED.error(maximum=maximum)
         return cls(first=size, after=None if after is None else decode_cursor(after))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values of `keyset()`: the cursor's key (NULL on the first page) and
+        one more than the page."""
+        return {"after": self.after, "limit": self.first + 1}
 
 
 @dataclass(frozen=True)
@@ -64,19 +76,15 @@ class Page(Generic[T]):
     has_next_page: bool
     has_previous_page: bool
 
+    @classmethod
+    def of(cls, rows: Sequence[T], request: PageRequest) -> Page[T]:
+        """The page from rows fetched with `request.params`."""
+        return cls(
+            items=rows[: request.first],
+            has_next_page=len(rows) > request.first,
+            has_previous_page=request.after is not None,
+        )
 
-async def fetch_page(
-    session: AsyncSession,
-    stmt: Select[Any],
-    key: InstrumentedAttribute[int],
-    request: PageRequest,
-) -> Page[Any]:
-    """Rows of `stmt` ordered by `key`, after the cursor, at most `first` of them."""
-    if request.after is not None:
-        stmt = stmt.where(key > request.after)
-    rows = list((await session.scalars(stmt.order_by(key).limit(request.first + 1))).all())
-    return Page(
-        items=rows[: request.first],
-        has_next_page=len(rows) > request.first,
-        has_previous_page=request.after is not None,
-    )
+    @classmethod
+    def empty(cls) -> Page[Any]:
+        return cls(items=(), has_next_page=False, has_previous_page=False)

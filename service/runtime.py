@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from service.app import AppState
+from starlette.applications import Starlette
+
+from service.app import AppState, create_app
+from service.auth.cache import PrincipalCache
 from service.auth.tokens import TokenService, load_or_create_key
 from service.config import Settings
-from service.db import Database, app_url_for, make_app_engine, start_embedded
+from service.db import Database, app_url_for, libpq_url, start_embedded
 from service.migrate import migrate
 
 
@@ -30,5 +33,15 @@ def build_state(settings: Settings, owner: str) -> AppState:
         audience=settings.jwt_audience,
         access_ttl=settings.access_token_ttl,
     )
-    engine = make_app_engine(app_url_for(settings, owner), pool_size=settings.db_pool_size)
-    return AppState(settings=settings, db=Database(engine), tokens=tokens)
+    app_url = libpq_url(app_url_for(settings, owner))
+    db = Database(app_url, pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout)
+    principals = PrincipalCache(app_url, ttl_seconds=settings.principal_cache_seconds)
+    db.after_auth_change.append(principals.invalidate_all)
+    return AppState(settings=settings, db=db, tokens=tokens, principals=principals)
+
+
+def app_from_env() -> Starlette:
+    """The ASGI app of one `pingyi serve` worker: settings and database from the
+    environment (the serving command has migrated the database already)."""
+    settings = Settings.from_env()
+    return create_app(build_state(settings, owner_url(settings)))

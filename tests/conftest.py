@@ -76,7 +76,9 @@ def database(settings: Settings, tmp_data_dir: Path) -> Iterator[TestDatabase]:
 @pytest.fixture(scope="session")
 async def state(settings: Settings, database: TestDatabase) -> AsyncIterator[AppState]:
     app_state = build_state(settings, database.owner_url)
+    await app_state.principals.wait_connected()
     yield app_state
+    await app_state.principals.stop()
     await app_state.db.dispose()
 
 

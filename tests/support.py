@@ -2,33 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from service.app import AppState
-from service.auth.service import create_account, operator_principal
+from service.auth.passwords import hash_password
+from service.auth.service import operator_principal, register_account
 from service.authz.roles import Role
 from service.authz.service import assign_role
+from service.db import Database
 from service.schema.ids import to_global_id
-from service.tenants.models import OrgUnit
+from service.tenants import repository as units
 from service.tenants.rules import OrgUnitKind
 from service.tenants.service import create_org_unit
 
 PASSWORD = "Test-Passw0rd!"
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per run: argon2 is slow on purpose, and worlds need many."""
+    return hash_password(PASSWORD)
+
+
 @dataclass
 class World:
-    """Ids are global GraphQL ids; `units` maps a short name to the OrgUnit row."""
+    """Ids are global GraphQL ids; `units` maps a short name to the org unit's row."""
 
     tag: str
-    units: dict[str, OrgUnit] = field(default_factory=dict)
+    units: dict[str, Any] = field(default_factory=dict)
     accounts: dict[str, int] = field(default_factory=dict)
 
     def gid(self, unit: str) -> str:
@@ -47,17 +58,14 @@ async def build_world(state: AppState) -> World:
     county; secretary and organizer of A and B; branch secretary and member of a1."""
     tag = "t" + secrets.token_hex(4)
     world = World(tag=tag)
-    async with state.db.transaction() as session:
-        op = await operator_principal(session, name="tests")
-        root = await session.scalar(
-            OrgUnit.__table__.select().where(OrgUnit.kind == "root")  # type: ignore[arg-type]
-        )
-        assert root is not None
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
+        root = (await units.root_unit(tx)).id
         K = OrgUnitKind
 
-        async def unit(name: str, parent: int, kind: OrgUnitKind, label: str) -> OrgUnit:
+        async def unit(name: str, parent: int, kind: OrgUnitKind, label: str) -> Any:
             row = await create_org_unit(
-                session, op, parent_id=parent, kind=kind, code=f"{tag}-{name}", name=label
+                tx, op, parent_id=parent, kind=kind, code=f"{tag}-{name}", name=label
             )
             world.units[name] = row
             return row
@@ -85,18 +93,18 @@ async def build_world(state: AppState) -> World:
             ("nobody", None, "A"),
         ]
         for who, role, where in people:
-            account = await create_account(
-                session,
+            account = await register_account(
+                tx,
                 op,
                 username=world.user(who),
                 display_name=who,
-                password=PASSWORD,
+                password_hash=password_hash(),
                 home_org_unit_id=world.units[where].id,
             )
             world.accounts[who] = account.id
             if role is not None:
                 await assign_role(
-                    session, op, account_id=account.id, role=role, org_unit_id=world.units[where].id
+                    tx, op, account_id=account.id, role=role, org_unit_id=world.units[where].id
                 )
     return world
 
@@ -127,6 +135,36 @@ async def gql(
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+@dataclass
+class Traffic:
+    """What a Database sent while watched: one entry per message (network round trip)
+    with the number of statements in it."""
+
+    messages: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def round_trips(self) -> int:
+        return len(self.messages)
+
+    @property
+    def statements(self) -> int:
+        return sum(n for _, n in self.messages)
+
+
+@contextmanager
+def watching(db: Database) -> Iterator[Traffic]:
+    traffic = Traffic()
+
+    def observe(message: str, statements: int) -> None:
+        traffic.messages.append((message, statements))
+
+    db.observers.append(observe)
+    try:
+        yield traffic
+    finally:
+        db.observers.remove(observe)
 
 
 def run_cli(owner_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

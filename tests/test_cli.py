@@ -34,10 +34,10 @@ def test_create_admin_makes_a_system_admin_at_the_root_once(
 async def test_demo_county_has_all_tenant_kinds_branches_and_a_login_per_role(
     state: AppState, client: httpx.AsyncClient, owner_conn: psycopg.Connection
 ) -> None:
-    async with state.db.transaction() as session:
-        logins = await load_demo(session, progress=lambda _: None)
-    async with state.db.transaction() as session:
-        again = await load_demo(session, progress=lambda _: None)  # idempotent
+    async with state.db.transaction() as tx:
+        logins = await load_demo(tx, progress=lambda _: None)
+    async with state.db.transaction() as tx:
+        again = await load_demo(tx, progress=lambda _: None)  # idempotent
     assert [x.username for x in logins] == [x.username for x in again]
     assert len({x.role for x in logins}) == 9
     kinds = owner_conn.execute(

@@ -6,19 +6,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.chain import GENESIS, event_hash
 from service.audit.models import AuditEvent
 from service.auth.principal import Principal
+from service.db import Transaction
 
 # Appends to one tenant's chain take turns (pg_advisory_xact_lock(class, tenant)).
 AUDIT_LOCK_CLASS = 7301
 
+_INSERT = """
+INSERT INTO audit_events (tenant_id, seq, occurred_at, actor_account_id, actor, action,
+  object_type, object_id, request_id, details, prev_hash, hash)
+VALUES (%(tenant_id)s, %(seq)s, %(occurred_at)s, %(actor_account_id)s, %(actor)s, %(action)s,
+  %(object_type)s, %(object_id)s, %(request_id)s, %(details)s, %(prev_hash)s, %(hash)s)
+"""
+
 
 async def record(
-    session: AsyncSession,
+    tx: Transaction,
     principal: Principal,
     *,
     tenant_id: int,
@@ -28,18 +36,16 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one event to `tenant_id`'s chain, in the caller's transaction."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:cls, :tenant)"),
+    # The lock and the read are two statements on purpose: the read must take its
+    # snapshot after the lock is held, or it could miss the previous holder's event.
+    await tx.execute(
+        "SELECT pg_advisory_xact_lock(%(cls)s, %(tenant)s)",
         {"cls": AUDIT_LOCK_CLASS, "tenant": int(tenant_id)},
     )
-    last = (
-        await session.execute(
-            select(AuditEvent.seq, AuditEvent.hash)
-            .where(AuditEvent.tenant_id == tenant_id)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).first()
+    last = await tx.first(
+        "SELECT seq, hash FROM audit_events WHERE tenant_id = %(tenant)s ORDER BY seq DESC LIMIT 1",
+        {"tenant": int(tenant_id)},
+    )
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
     event = {
         "tenant_id": int(tenant_id),
@@ -54,8 +60,8 @@ async def record(
         "details": details or {},
         "prev_hash": prev_hash,
     }
-    session.add(AuditEvent(**event, hash=event_hash(**event)))
-    await session.flush()
+    digest = event_hash(**event)
+    await tx.execute(_INSERT, {**event, "details": Jsonb(event["details"]), "hash": digest})
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service.auth import service
-from service.errors import DomainError, invalid
+from service.errors import INVALID_REQUEST, DomainError, unauthenticated
 
 _OAUTH_ERROR = {401: "invalid_grant", 423: "invalid_grant", 403: "invalid_grant"}
 
@@ -43,7 +43,7 @@ async def _form(request: Request) -> dict[str, Any]:
             return dict(pairs)
         raise ValueError(content_type)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise invalid("INVALID_REQUEST", "请求格式无效") from exc
+        raise INVALID_REQUEST.error() from exc
 
 
 def _tokens(pair: service.TokenPair) -> JSONResponse:
@@ -59,21 +59,20 @@ def _tokens(pair: service.TokenPair) -> JSONResponse:
 
 
 async def _in_transaction(request: Request, work: Any) -> JSONResponse:
-    """Run `work(session)`. Writes made before a coded failure are kept on purpose: a
+    """Run `work(tx)`. Writes made before a coded failure are kept on purpose: a
     failed login is counted, a replayed refresh token revokes its session."""
     state = request.app.state.pingyi
-    async with state.db.sessionmaker() as session:
-        await session.begin()
-        try:
-            response = await work(session)
-        except DomainError as exc:
-            await session.commit()
-            return _error(exc)
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
-        return response
+    tx = state.db.begin()
+    try:
+        response = await work(tx)
+    except DomainError as exc:
+        await tx.finish(commit=True)
+        return _error(exc)
+    except BaseException:
+        await tx.finish(commit=False)
+        raise
+    await tx.finish(commit=True)
+    return response
 
 
 async def token(request: Request) -> JSONResponse:
@@ -87,11 +86,11 @@ async def token(request: Request) -> JSONResponse:
         return await refresh(request, form)
     username, password = form.get("username"), form.get("password")
     if grant != "password" or not isinstance(username, str) or not isinstance(password, str):
-        return _error(invalid("INVALID_REQUEST", "请提供用户名和密码"))
+        return _error(INVALID_REQUEST.error("请提供用户名和密码"))
 
-    async def work(session: Any) -> JSONResponse:
+    async def work(tx: Any) -> JSONResponse:
         pair = await service.login(
-            session,
+            tx,
             state.settings,
             state.tokens,
             username=username,
@@ -112,11 +111,11 @@ async def refresh(request: Request, form: dict[str, Any] | None = None) -> JSONR
             return _error(exc)
     presented = form.get("refresh_token")
     if not isinstance(presented, str) or not presented:
-        return _error(invalid("INVALID_REQUEST", "请提供刷新令牌"))
+        return _error(INVALID_REQUEST.error("请提供刷新令牌"))
 
-    async def work(session: Any) -> JSONResponse:
+    async def work(tx: Any) -> JSONResponse:
         pair = await service.refresh(
-            session,
+            tx,
             state.settings,
             state.tokens,
             refresh_token=presented,
@@ -134,10 +133,10 @@ async def refresh_endpoint(request: Request) -> JSONResponse:
 async def logout(request: Request) -> JSONResponse:
     claims = request.scope.get("pingyi.claims")
     if claims is None:
-        return _error(DomainError("UNAUTHENTICATED", "请先登录", http_status=401))
+        return _error(unauthenticated())
 
-    async def work(session: Any) -> JSONResponse:
-        await service.logout(session, claims, request_id=request.scope.get("pingyi.request_id", ""))
+    async def work(tx: Any) -> JSONResponse:
+        await service.logout(tx, claims, request_id=request.scope.get("pingyi.request_id", ""))
         return JSONResponse({"ok": True})
 
     return await _in_transaction(request, work)

@@ -1,28 +1,36 @@
-"""Login, token refresh and logout; loading the principal of a request; accounts."""
+"""Login, token refresh and logout; the principal of a request; accounts."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from service.audit.service import record
-from service.auth import passwords
-from service.auth.models import Account, AuthSession, LoginFailure
-from service.auth.principal import Grant, Principal
+from service.auth import passwords, repository
+from service.auth.actions import AccountAction
+from service.auth.cache import PrincipalCache
+from service.auth.errors import (
+    ACCOUNT_DISABLED,
+    ACCOUNT_LOCKED,
+    INVALID_CREDENTIALS,
+    INVALID_DISPLAY_NAME,
+    INVALID_REFRESH_TOKEN,
+    INVALID_USERNAME,
+    SESSION_ENDED,
+    USERNAME_TAKEN,
+    WEAK_PASSWORD,
+)
+from service.auth.principal import AccountSummary, Grant, Principal
 from service.auth.tokens import AccessClaims, TokenService, new_refresh_token, refresh_token_hash
 from service.authz import require
 from service.authz.roles import Role
 from service.config import Settings
-from service.db import set_scope
-from service.errors import DomainError, invalid, unauthenticated
-from service.tenants.models import OrgUnit
+from service.db import EMPTY_SCOPE, Database, Scope, Transaction
+from service.errors import not_found
 
-INVALID_CREDENTIALS = "用户名或密码错误"
+ACCOUNT = "账号"
 
 
 @dataclass(frozen=True)
@@ -33,19 +41,19 @@ class TokenPair:
     session_id: uuid.UUID
 
 
-def _system_principal(account: Account, request_id: str) -> Principal:
+def _system_principal(account: Any, request_id: str) -> Principal:
     """Who the audit log names for events of the login flow itself."""
     return Principal(
         account_id=account.id,
         username=account.username,
         grants=(),
-        tenant_ids={account.home_tenant_id},
+        tenant_ids=frozenset({account.home_tenant_id}),
         request_id=request_id,
     )
 
 
 async def login(
-    session: AsyncSession,
+    tx: Transaction,
     settings: Settings,
     tokens: TokenService,
     *,
@@ -58,54 +66,42 @@ async def login(
     The caller commits even when this raises INVALID_CREDENTIALS, so that the failure
     is counted.
     """
-    account = await session.scalar(
-        select(Account).where(Account.username == username.strip().lower()).with_for_update()
-    )
+    account = await repository.account_for_login(tx, username.strip().lower())
     if account is None:
         passwords.verify_password(None, password)  # same cost as a wrong password
-        raise DomainError("INVALID_CREDENTIALS", INVALID_CREDENTIALS, http_status=401)
+        raise INVALID_CREDENTIALS.error()
     actor = _system_principal(account, request_id)
-    await set_scope(session, account_id=account.id, tenant_ids=actor.tenant_ids)
+    tx.rescope(actor.scope)
     window_start = datetime.now(UTC) - timedelta(seconds=settings.login_window_seconds)
-    failures = await session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.account_id == account.id, LoginFailure.failed_at > window_start)
-    )
-    if (failures or 0) >= settings.login_max_failures:
-        minutes = max(1, settings.login_window_seconds // 60)
-        raise DomainError(
-            "ACCOUNT_LOCKED",
-            f"连续登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试",
-            http_status=423,
-        )
+    failures = await repository.failures_since(tx, account.id, window_start)
+    if failures >= settings.login_max_failures:
+        raise ACCOUNT_LOCKED.error(minutes=max(1, settings.login_window_seconds // 60))
     if not passwords.verify_password(account.password_hash, password):
-        await session.execute(insert(LoginFailure).values(account_id=account.id))
+        await repository.add_failure(tx, account.id)
         await record(
-            session,
+            tx,
             actor,
             tenant_id=account.home_tenant_id,
             action="auth.login_failed",
             object_type="Account",
             object_id=account.id,
-            details={"failures_in_window": (failures or 0) + 1},
+            details={"failures_in_window": failures + 1},
         )
-        raise DomainError("INVALID_CREDENTIALS", INVALID_CREDENTIALS, http_status=401)
+        raise INVALID_CREDENTIALS.error()
     if not account.is_active:
-        raise DomainError("ACCOUNT_DISABLED", "账号已停用", http_status=403)
-    await session.execute(delete(LoginFailure).where(LoginFailure.account_id == account.id))
+        raise ACCOUNT_DISABLED.error()
+    await repository.clear_failures(tx, account.id)
     session_id = uuid.uuid4()
-    refresh = new_refresh_token()
-    await session.execute(
-        insert(AuthSession).values(
-            id=session_id,
-            account_id=account.id,
-            refresh_hash=refresh_token_hash(refresh),
-            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl),
-        )
+    refresh_token = new_refresh_token()
+    await repository.open_session(
+        tx,
+        session_id=session_id,
+        account_id=account.id,
+        refresh_hash=refresh_token_hash(refresh_token),
+        expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl),
     )
     await record(
-        session,
+        tx,
         actor,
         tenant_id=account.home_tenant_id,
         action="auth.login",
@@ -113,11 +109,11 @@ async def login(
         object_id=str(session_id),
     )
     access, expires_in = tokens.issue_access_token(account.id, session_id)
-    return TokenPair(access, expires_in, refresh, session_id)
+    return TokenPair(access, expires_in, refresh_token, session_id)
 
 
 async def refresh(
-    session: AsyncSession,
+    tx: Transaction,
     settings: Settings,
     tokens: TokenService,
     *,
@@ -128,38 +124,18 @@ async def refresh(
     it was copied, or replayed."""
     presented = refresh_token_hash(refresh_token)
     new = new_refresh_token()
-    rotated = (
-        await session.execute(
-            update(AuthSession)
-            .where(
-                AuthSession.refresh_hash == presented,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > func.now(),
-            )
-            .values(
-                refresh_hash=refresh_token_hash(new),
-                previous_refresh_hash=presented,
-                rotated_at=func.now(),
-            )
-            .returning(AuthSession.id, AuthSession.account_id)
-        )
-    ).first()
+    rotated = await repository.rotate_refresh(tx, presented, refresh_token_hash(new))
     if rotated is None:
-        await session.execute(
-            update(AuthSession)
-            .where(AuthSession.previous_refresh_hash == presented, AuthSession.revoked_at.is_(None))
-            .values(revoked_at=func.now(), revoked_reason="refresh_token_reused")
-        )
-        raise DomainError(
-            "INVALID_REFRESH_TOKEN", "刷新令牌无效或已过期，请重新登录", http_status=401
-        )
-    account = await session.get(Account, rotated.account_id)
+        for session_id in await repository.revoke_replayed(tx, presented):
+            tx.auth_changed(f"session:{session_id}")
+        raise INVALID_REFRESH_TOKEN.error()
+    account = await repository.account_by_id(tx, rotated.account_id)
     if account is None or not account.is_active:
-        raise DomainError("ACCOUNT_DISABLED", "账号已停用", http_status=403)
+        raise ACCOUNT_DISABLED.error()
     actor = _system_principal(account, request_id)
-    await set_scope(session, account_id=account.id, tenant_ids=actor.tenant_ids)
+    tx.rescope(actor.scope)
     await record(
-        session,
+        tx,
         actor,
         tenant_id=account.home_tenant_id,
         action="auth.refresh",
@@ -170,23 +146,17 @@ async def refresh(
     return TokenPair(access, expires_in, new, rotated.id)
 
 
-async def logout(session: AsyncSession, claims: AccessClaims, *, request_id: str = "") -> None:
+async def logout(tx: Transaction, claims: AccessClaims, *, request_id: str = "") -> None:
     """Revoke the session: its refresh token and every access token of it stop working."""
-    account = await session.get(Account, claims.account_id)
-    revoked = (
-        await session.execute(
-            update(AuthSession)
-            .where(AuthSession.id == claims.session_id, AuthSession.revoked_at.is_(None))
-            .values(revoked_at=func.now(), revoked_reason="logout")
-            .returning(AuthSession.id)
-        )
-    ).first()
-    if revoked is None or account is None:
-        raise unauthenticated("登录已失效，请重新登录")
+    account = await repository.account_by_id(tx, claims.account_id)
+    revoked = await repository.revoke_session(tx, claims.session_id, "logout")
+    if not revoked or account is None:
+        raise SESSION_ENDED.error()
+    tx.auth_changed(f"session:{claims.session_id}")
     actor = _system_principal(account, request_id)
-    await set_scope(session, account_id=account.id, tenant_ids=actor.tenant_ids)
+    tx.rescope(actor.scope)
     await record(
-        session,
+        tx,
         actor,
         tenant_id=account.home_tenant_id,
         action="auth.logout",
@@ -195,140 +165,175 @@ async def logout(session: AsyncSession, claims: AccessClaims, *, request_id: str
     )
 
 
-_PRINCIPAL_SQL = text(
-    """
-    WITH grants AS (
-      SELECT role, org_path, org_unit_id, tenant_id FROM role_assignments
-      WHERE account_id = :account_id
+def _principal_from_row(row: Any, claims: AccessClaims) -> Principal:
+    grants = tuple(sorted(Grant(g[0], g[1], int(g[2]), int(g[3])) for g in row.grants))
+    account = AccountSummary(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        home_tenant_id=row.home_tenant_id,
+        home_org_unit_id=row.home_org_unit_id,
+        is_active=row.is_active,
+        created_at=row.created_at,
     )
-    SELECT a.username, a.is_active,
-           (s.revoked_at IS NULL AND s.expires_at > now()) AS session_live,
-           coalesce((SELECT json_agg(json_build_array(role, org_path, org_unit_id, tenant_id))
-                     FROM grants), '[]'::json) AS grants,
-           coalesce((SELECT array_agg(DISTINCT t.id) FROM tenants t, grants g
-                     WHERE t.path LIKE g.org_path || '%'), '{}') AS tenants_below,
-           coalesce((SELECT array_agg(DISTINCT tenant_id) FROM grants), '{}') AS tenants_at
-    FROM accounts a JOIN auth_sessions s ON s.account_id = a.id
-    WHERE a.id = :account_id AND s.id = :session_id
-    """
-)
-
-
-async def load_principal(
-    session: AsyncSession, claims: AccessClaims, *, request_id: str = ""
-) -> Principal:
-    """The request's principal, its grants and its scope; sets the scope on the transaction.
-
-    A grant's scope is its own tenant and every tenant below its unit, so a county-level
-    role sees every tenant of its county.
-    """
-    await set_scope(session, account_id=claims.account_id, tenant_ids=())
-    row = (
-        await session.execute(
-            _PRINCIPAL_SQL, {"account_id": claims.account_id, "session_id": claims.session_id}
-        )
-    ).first()
-    if row is None or not row.session_live:
-        raise unauthenticated("登录已失效，请重新登录")
-    if not row.is_active:
-        raise DomainError("ACCOUNT_DISABLED", "账号已停用", http_status=403)
-    grants = tuple(sorted(Grant(r[0], r[1], int(r[2]), int(r[3])) for r in row.grants))
-    principal = Principal(
+    return Principal(
         account_id=claims.account_id,
         username=row.username,
         grants=grants,
-        tenant_ids=set(row.tenants_below) | set(row.tenants_at),
+        tenant_ids=frozenset(row.tenants_below) | frozenset(row.tenants_at),
         session_id=claims.session_id,
-        request_id=request_id,
+        account=account,
     )
-    await set_scope(session, account_id=claims.account_id, tenant_ids=principal.tenant_ids)
-    return principal
 
 
-async def operator_principal(session: AsyncSession, *, name: str = "cli") -> Principal:
-    """The CLI's identity (demo loading, create-admin): platform operator at the root."""
-    root = (
-        await session.execute(text("SELECT id, path FROM tenants WHERE kind = 'platform'"))
-    ).one()
-    everything = [r[0] for r in await session.execute(text("SELECT id FROM tenants"))]
+async def load_principal(
+    db: Database,
+    claims: AccessClaims,
+    *,
+    cache: PrincipalCache | None = None,
+    request_id: str = "",
+) -> Principal:
+    """The request's principal: its account, grants and the tenants they reach.
+
+    From the cache when the session's principal is there (no statement at all);
+    otherwise one statement of its own, before the request's transaction starts.
+    A revoked or expired session, or a disabled account, is refused.
+    """
+    principal = cache.get(claims.session_id) if cache is not None else None
+    if principal is None or principal.account_id != claims.account_id:
+        generation = cache.generation if cache is not None else 0
+        async with db.transaction(Scope(claims.account_id, frozenset()), write=False) as tx:
+            row = await repository.principal_row(tx, claims.account_id, claims.session_id)
+        if row is None or not row.session_live:
+            raise SESSION_ENDED.error()
+        if not row.is_active:
+            raise ACCOUNT_DISABLED.error()
+        principal = _principal_from_row(row, claims)
+        if cache is not None:
+            cache.put(principal, session_expires_at=row.session_expires_at, generation=generation)
+    return replace(principal, request_id=request_id) if request_id else principal
+
+
+async def operator_principal(tx: Transaction, *, name: str = "cli") -> Principal:
+    """The CLI's identity (demo loading, create-admin): platform operator at the root.
+
+    Its scope is every tenant there is; the transaction is scoped to it."""
+    tx.rescope(EMPTY_SCOPE)
+    root = await tx.one("SELECT id, path FROM tenants WHERE kind = 'platform'")
+    everything = [r.id for r in await tx.rows("SELECT id FROM tenants")]
     principal = Principal(
         account_id=None,
         username=name,
         grants=(Grant(Role.PLATFORM_OPERATOR.value, root.path, root.id, root.id),),
-        tenant_ids=set(everything),
+        tenant_ids=frozenset(everything),
     )
-    await set_scope(session, account_id=None, tenant_ids=principal.tenant_ids)
+    tx.rescope(principal.scope)
     return principal
 
 
-async def get_account(session: AsyncSession, principal: Principal, account_id: int) -> Account:
+async def get_account(tx: Transaction, principal: Principal, account_id: int) -> Any:
     """An account, if the principal may read accounts at its home unit; NOT_FOUND otherwise."""
-    account = await session.get(Account, account_id)
+    if principal.account is not None and account_id == principal.account_id:
+        return principal.account  # one's own account, even with no role (no scope) yet
+    account = await repository.account_by_id(tx, account_id)
     if account is not None and account.id == principal.account_id:
-        return account  # one's own account, even with no role (and so no scope) yet
-    if account is None or account.home_tenant_id not in principal.tenant_ids:
-        raise DomainError("NOT_FOUND", "账号不存在或无权访问", http_status=404)
-    home = await session.scalar(
-        select(OrgUnit).where(
-            OrgUnit.tenant_id == account.home_tenant_id, OrgUnit.id == account.home_org_unit_id
-        )
+        return account
+    if account is None or account.home_tenant_id not in tx.scope.tenant_ids:
+        raise not_found(ACCOUNT)
+    home_path = await repository.home_unit_path(
+        tx, account.home_tenant_id, account.home_org_unit_id
     )
-    if home is None:
-        raise DomainError("NOT_FOUND", "账号不存在或无权访问", http_status=404)
-    require(principal, "account:read", home.path, what="账号")
+    if home_path is None:
+        raise not_found(ACCOUNT)
+    require(principal, AccountAction.READ, home_path, what=ACCOUNT)
     return account
 
 
+def _checked_username(username: str) -> str:
+    name = username.strip().lower()
+    if not (3 <= len(name) <= 64) or not all(
+        c.isascii() and (c.isalnum() or c in "_.-") for c in name
+    ):
+        raise INVALID_USERNAME.error()
+    return name
+
+
+def _checked_display_name(display_name: str) -> str:
+    shown = " ".join(display_name.split())
+    if not (1 <= len(shown) <= 64):
+        raise INVALID_DISPLAY_NAME.error()
+    return shown
+
+
+async def _home_for_new_account(tx: Transaction, principal: Principal, unit_id: int) -> Any:
+    from service.tenants.service import ensure_active, get_org_unit
+
+    home = await get_org_unit(tx, principal, unit_id, AccountAction.CREATE)
+    ensure_active(home, "添加账号")
+    return home
+
+
 async def create_account(
-    session: AsyncSession,
+    tx: Transaction,
     principal: Principal,
     *,
     username: str,
     display_name: str,
     password: str,
     home_org_unit_id: int,
-) -> Account:
-    """Create a login placed at `home_org_unit_id` (its tenant is its home for audit)."""
-    from service.tenants.service import get_org_unit
+) -> Any:
+    """Create a login placed at `home_org_unit_id` (its tenant is its home for audit).
 
-    home = await get_org_unit(session, principal, home_org_unit_id, "account:create")
-    if home.archived_at is not None:
-        raise invalid("ORG_UNIT_ARCHIVED", "该组织已归档，不能再添加账号")
-    name = username.strip().lower()
-    if not (3 <= len(name) <= 64) or not all(
-        c.isascii() and (c.isalnum() or c in "_.-") for c in name
-    ):
-        raise invalid("INVALID_USERNAME", "用户名须为 3–64 位小写字母、数字、下划线、点或连字符")
-    shown = " ".join(display_name.split())
-    if not (1 <= len(shown) <= 64):
-        raise invalid("INVALID_DISPLAY_NAME", "姓名不能为空，且不超过 64 个字")
+    Authorized before anything else, and hashed last: an unauthorized caller costs no
+    argon2 work."""
+    home = await _home_for_new_account(tx, principal, home_org_unit_id)
+    name = _checked_username(username)
+    shown = _checked_display_name(display_name)
     problems = passwords.password_problems(password, username=name)
     if problems:
-        raise invalid("WEAK_PASSWORD", "密码不符合要求：" + "；".join(problems))
-    try:
-        async with session.begin_nested():
-            account_id = await session.scalar(
-                insert(Account)
-                .values(
-                    username=name,
-                    display_name=shown,
-                    password_hash=passwords.hash_password(password),
-                    home_tenant_id=home.tenant_id,
-                    home_org_unit_id=home.id,
-                )
-                .returning(Account.id)
-            )
-    except IntegrityError as exc:
-        raise invalid("USERNAME_TAKEN", f"用户名“{name}”已被使用") from exc
+        raise WEAK_PASSWORD.error(problems="；".join(problems))
+    return await _insert_account(
+        tx, principal, home, name, shown, passwords.hash_password(password)
+    )
+
+
+async def register_account(
+    tx: Transaction,
+    principal: Principal,
+    *,
+    username: str,
+    display_name: str,
+    password_hash: str,
+    home_org_unit_id: int,
+) -> Any:
+    """`create_account` with a password already hashed (and so already checked): test
+    worlds and factories use it with one hash computed per run."""
+    home = await _home_for_new_account(tx, principal, home_org_unit_id)
+    name = _checked_username(username)
+    shown = _checked_display_name(display_name)
+    return await _insert_account(tx, principal, home, name, shown, password_hash)
+
+
+async def _insert_account(
+    tx: Transaction, principal: Principal, home: Any, name: str, shown: str, password_hash: str
+) -> Any:
+    account = await repository.insert_account(
+        tx,
+        username=name,
+        display_name=shown,
+        password_hash=password_hash,
+        home_tenant_id=home.tenant_id,
+        home_org_unit_id=home.id,
+    )
+    if account is None:
+        raise USERNAME_TAKEN.error(username=name)
     await record(
-        session,
+        tx,
         principal,
         tenant_id=home.tenant_id,
         action="account.create",
         object_type="Account",
-        object_id=int(account_id),
+        object_id=account.id,
         details={"username": name, "home_org_unit_id": home.id},
     )
-    account = await session.get(Account, account_id)
-    assert account is not None
     return account

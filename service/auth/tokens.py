@@ -20,6 +20,8 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
+from service.auth.cache import TokenCache
+
 CLIENT_ID = "pingyi"
 
 
@@ -63,6 +65,7 @@ class TokenService:
         public.update({"kid": self.kid, "use": "sig", "alg": "ES256"})
         self.jwks: dict[str, Any] = {"keys": [public]}
         self._validator = _Validator(KeySet.import_key_set(self.jwks), issuer, audience)
+        self._verified = TokenCache()
 
     def issue_access_token(self, account_id: int, session_id: uuid.UUID) -> tuple[str, int]:
         now = int(time.time())
@@ -81,12 +84,15 @@ class TokenService:
 
     def validate_access_token(self, token: str) -> AccessClaims | None:
         """The token's claims if it is ours, well-formed, unexpired and unaltered."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
         try:
             claims = self._validator.authenticate_token(token)
             self._validator.validate_token(claims, scopes=None, request=None)
             if claims.header.get("typ", "").lower() not in {"at+jwt", "application/at+jwt"}:
                 return None
-            return AccessClaims(
+            verified = AccessClaims(
                 account_id=int(claims["sub"]),
                 session_id=uuid.UUID(str(claims["sid"])),
                 token_id=str(claims["jti"]),
@@ -94,6 +100,8 @@ class TokenService:
             )
         except (InvalidTokenError, KeyError, ValueError, TypeError):
             return None
+        self._verified.put(token, verified)
+        return verified
 
 
 def new_refresh_token() -> str:

@@ -3,6 +3,12 @@
 `require` is the one entry point every service operation calls before it acts.
 """
 
-from service.authz.enforcer import Authorizer, authorizer, readable_paths, require
+from service.authz.enforcer import (
+    Authorizer,
+    ReadablePaths,
+    authorizer,
+    readable_paths,
+    require,
+)
 
-__all__ = ["Authorizer", "authorizer", "readable_paths", "require"]
+__all__ = ["Authorizer", "ReadablePaths", "authorizer", "readable_paths", "require"]

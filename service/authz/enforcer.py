@@ -1,10 +1,11 @@
 """Casbin (RBAC with domains) behind the one `require` entry point.
 
 The role -> action policy is loaded once from policies/casbin. A principal's own grants
-(few) are loaded per request with its scope; Casbin then decides with an enforcer that
-holds just those grants. Enforcers are cached by the set of grants, and decisions are
-cached per request, so a check costs microseconds and stays off the per-row path: list
-queries authorize their scope once (`readable_paths`) and let SQL filter.
+(few) come with the principal; Casbin decides with an enforcer that holds just those
+grants. Decisions are cached across requests by (grant set, action, org path): the
+answer depends on nothing else while the process runs (the policy file is read once),
+so a repeated check costs a dictionary lookup, and a revoked grant changes the key.
+List queries authorize their scope once (`readable_paths`) and let SQL filter.
 """
 
 from __future__ import annotations
@@ -12,54 +13,94 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import casbin
 
 from service.auth.principal import Grant, Principal
+from service.authz.actions import Action
 from service.errors import forbidden, not_found
+from service.tenants.actions import OrgUnitAction
 from service.tenants.rules import is_within
 
 POLICY_DIR = Path(__file__).resolve().parent.parent.parent / "policies" / "casbin"
 
 
-class Authorizer:
-    """Loads the model and role policy once; builds small per-grant-set enforcers."""
+class _CompiledMatcherEnforcer(casbin.Enforcer):
+    """An enforcer that parses its matcher once, not on every `enforce`.
 
-    def __init__(self, policy_dir: Path = POLICY_DIR, cache_size: int = 4096) -> None:
+    pycasbin builds a new SimpleEval (which runs `ast.parse`) per call. The functions
+    the expression calls (the `g` role-link test) are rebuilt per call around the same
+    role manager, which does not change once the enforcer is built, so the first
+    expression stays valid.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._expressions: dict[str, Any] = {}
+
+    def _get_expression(self, expr: str, functions: Any = None) -> Any:  # type: ignore[override]
+        compiled = self._expressions.get(expr)
+        if compiled is None:
+            compiled = casbin.Enforcer._get_expression(expr, functions)
+            self._expressions[expr] = compiled
+        return compiled
+
+
+class Authorizer:
+    """Loads the model and role policy once; decides and remembers decisions."""
+
+    def __init__(
+        self,
+        policy_dir: Path = POLICY_DIR,
+        enforcer_cache_size: int = 4096,
+        decision_cache_size: int = 100_000,
+    ) -> None:
         self._base = casbin.Enforcer(str(policy_dir / "model.conf"), str(policy_dir / "policy.csv"))
-        self._cache: OrderedDict[tuple[Grant, ...], casbin.Enforcer] = OrderedDict()
-        self._cache_size = cache_size
+        self._enforcers: OrderedDict[tuple[Grant, ...], casbin.Enforcer] = OrderedDict()
+        self._enforcer_cache_size = enforcer_cache_size
+        self._decisions: dict[tuple[tuple[Grant, ...], str, str], bool] = {}
+        self._decision_cache_size = decision_cache_size
         self._lock = threading.Lock()
+
+    def policy_actions(self) -> frozenset[str]:
+        """Every action policy.csv names."""
+        return frozenset(rule[1] for rule in self._base.get_policy())
 
     def actions_of(self, role: str) -> frozenset[str]:
         return frozenset(rule[1] for rule in self._base.get_filtered_policy(0, role))
 
     def _enforcer(self, grants: tuple[Grant, ...]) -> casbin.Enforcer:
         with self._lock:
-            cached = self._cache.get(grants)
+            cached = self._enforcers.get(grants)
             if cached is not None:
-                self._cache.move_to_end(grants)
+                self._enforcers.move_to_end(grants)
                 return cached
-        enforcer = casbin.Enforcer(copy.deepcopy(self._base.get_model()))
+        enforcer = _CompiledMatcherEnforcer(copy.deepcopy(self._base.get_model()))
         enforcer.add_named_domain_matching_func("g", is_within)
         for grant in grants:
             enforcer.add_grouping_policy("principal", grant.role, grant.org_path)
         with self._lock:
-            self._cache[grants] = enforcer
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._enforcers[grants] = enforcer
+            if len(self._enforcers) > self._enforcer_cache_size:
+                self._enforcers.popitem(last=False)
         return enforcer
 
-    def allowed(self, principal: Principal, action: str, org_path: str) -> bool:
-        key = (action, org_path)
-        decided = principal.decisions.get(key)
+    def allowed(self, principal: Principal, action: Action, org_path: str) -> bool:
+        grants = principal.grants
+        if not grants:
+            return False
+        key = (grants, str(action), org_path)
+        decided = self._decisions.get(key)
         if decided is None:
-            decided = bool(
-                principal.grants
-                and self._enforcer(principal.grants).enforce("principal", org_path, action)
-            )
-            principal.decisions[key] = decided
+            decided = bool(self._enforcer(grants).enforce("principal", org_path, str(action)))
+            with self._lock:
+                if len(self._decisions) >= self._decision_cache_size:
+                    self._decisions.clear()  # rare; cheaper than an LRU on every hit
+                self._decisions[key] = decided
         return decided
 
 
@@ -73,7 +114,7 @@ def authorizer() -> Authorizer:
     return _authorizer
 
 
-def require(principal: Principal, action: str, org_path: str, *, what: str = "组织") -> None:
+def require(principal: Principal, action: Action, org_path: str, *, what: str = "组织") -> None:
     """Raise unless `principal` may do `action` at the unit with path `org_path`.
 
     A unit the principal may not even read answers NOT_FOUND, like a missing one, so
@@ -82,15 +123,51 @@ def require(principal: Principal, action: str, org_path: str, *, what: str = "�
     auth = authorizer()
     if auth.allowed(principal, action, org_path):
         return
-    if action != "orgunit:read" and auth.allowed(principal, "orgunit:read", org_path):
+    if action is not OrgUnitAction.READ and auth.allowed(principal, OrgUnitAction.READ, org_path):
         raise forbidden()
     raise not_found(what)
 
 
-def readable_paths(principal: Principal, action: str) -> list[str]:
-    """The paths under which `principal` may do `action`: a list query's whole scope,
-    authorized once and then applied in SQL as path prefixes."""
+@dataclass(frozen=True)
+class ReadablePaths:
+    """The org paths under which a principal may do one action: a list query's whole
+    scope, authorized once. Only `readable_paths` makes one; repositories turn it into
+    SQL with `sql()`, the one place the path-prefix filter is written."""
+
+    prefixes: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.prefixes)
+
+    def sql(self, column: str, name: str = "readable") -> tuple[str, dict[str, str]]:
+        """`(column LIKE %(readable0)s ESCAPE '\\' OR ...)` and its values: prefix tests
+        that a btree index on a "C"-collated path can serve. An empty scope is FALSE."""
+        if not column.replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"bad column {column!r}")
+        if not self.prefixes:
+            return "FALSE", {}
+        params = {f"{name}{i}": _like_prefix(p) for i, p in enumerate(self.prefixes)}
+        tests = " OR ".join(f"{column} LIKE %({key})s" for key in params)
+        return f"({tests})", params
+
+
+def _like_prefix(path: str) -> str:
+    escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def readable_paths(principal: Principal, action: Action) -> ReadablePaths:
+    """The paths under which `principal` may do `action`, without paths inside others."""
     auth = authorizer()
-    return sorted(
+    allowed = sorted(
         {g.org_path for g in principal.grants if auth.allowed(principal, action, g.org_path)}
     )
+    return ReadablePaths(tuple(_outermost(allowed)))
+
+
+def _outermost(paths: Iterable[str]) -> list[str]:
+    kept: list[str] = []
+    for path in sorted(paths):
+        if not any(is_within(path, outer) for outer in kept):
+            kept.append(path)
+    return kept

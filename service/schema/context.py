@@ -1,28 +1,29 @@
-"""What every resolver gets: the request's transaction, principal, loaders, settings."""
+"""What every resolver gets: the request's transaction, principal, settings, loaders."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from service.auth.principal import Principal
 from service.config import Settings
+from service.db import Transaction
 from service.pagination import PageRequest
-from service.tenants.models import OrgUnit
-from service.tenants.service import load_org_units
+
+BatchLoad = Callable[["Context", Sequence[Any]], Awaitable[Sequence[Any]]]
 
 
 @dataclass
 class Context:
-    session: AsyncSession
+    tx: Transaction
     principal: Principal
     settings: Settings
     request: Any = None
     response: Any = None
-    loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+    loaders: dict[BatchLoad, DataLoader[Any, Any]] = field(default_factory=dict)
     # Futures of resolvers still running after the result (see SettlingExecutionContext)
     background_work: set[Any] = field(default_factory=set)
 
@@ -34,14 +35,15 @@ class Context:
             maximum=self.settings.max_page_size,
         )
 
-    @property
-    def org_unit_loader(self) -> DataLoader[int, OrgUnit | None]:
-        loader = self.loaders.get("org_unit")
+    def loader(self, batch_load: BatchLoad) -> DataLoader[Any, Any]:
+        """This request's DataLoader for `batch_load(context, keys)`: one per function,
+        made on first use, so a domain declares a loader as a plain function."""
+        loader = self.loaders.get(batch_load)
         if loader is None:
 
-            async def load(ids: list[int]) -> list[OrgUnit | None]:
-                return await load_org_units(self.session, self.principal, ids)
+            async def load(keys: list[Any]) -> Sequence[Any]:
+                return await batch_load(self, keys)
 
             loader = DataLoader(load_fn=load)
-            self.loaders["org_unit"] = loader
+            self.loaders[batch_load] = loader
         return loader

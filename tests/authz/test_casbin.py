@@ -16,7 +16,7 @@ def principal(*grants: tuple[str, str]) -> Principal:
         account_id=99,
         username="u",
         grants=tuple(Grant(role, path, 0, 0) for role, path in grants),
-        tenant_ids=set(),
+        tenant_ids=frozenset(),
     )
 
 

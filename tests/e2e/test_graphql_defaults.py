@@ -17,19 +17,17 @@ import httpx
 import psycopg
 import pytest
 import strawberry
-from sqlalchemy import text
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 from strawberry.types import Info
 
-import service.schema
+import service.schema.root
 from service.app import AppState, create_app
 from service.config import Settings
 from service.migrate import head_revision
-from service.schema import build_schema
 from service.schema.context import Context
 from service.schema.ids import to_global_id
-from service.schema.query import Query
+from service.schema.root import Query, build_schema
 from tests.support import World, build_world, error_codes, gql, login
 
 ID_NUMBER = "110101199003071234"
@@ -416,7 +414,7 @@ class BoomQuery(Query):
     @strawberry.field
     async def slow(self, info: Info[Context, None]) -> str:
         """A sibling still using the transaction when boom fails."""
-        await info.context.session.execute(text("SELECT pg_sleep(0.05)"))
+        await info.context.tx.execute("SELECT pg_sleep(0.05)")
         SIBLINGS_FINISHED.append("slow")
         return "done"
 
@@ -437,7 +435,7 @@ async def test_unexpected_errors_are_masked(
         # The sibling resolvers ran to their end before the transaction was closed, and
         # the connection went back to the pool.
         assert SIBLINGS_FINISHED == ["slow"]
-        assert state.db.engine.pool.checkedout() == 0
+        assert state.db.checked_out() == 0
         # Introspection stays off in the derived schema: the limits came along.
         introspect = await gql(c, token, "{ __schema { types { name } } }")
     assert response.status_code == 200
@@ -462,8 +460,8 @@ async def test_unexpected_errors_are_masked(
 async def test_parse_and_validation_caches_hit_across_requests(
     client: httpx.AsyncClient, token: str
 ) -> None:
-    validate = _get_validate_cache(service.schema.VALIDATION_CACHE_SIZE)
-    parse = _get_parse_cache(service.schema.VALIDATION_CACHE_SIZE)
+    validate = _get_validate_cache(service.schema.root.VALIDATION_CACHE_SIZE)
+    parse = _get_parse_cache(service.schema.root.VALIDATION_CACHE_SIZE)
     query = f"query Q{secrets.token_hex(6)} {{ me {{ username }} }}"  # never seen before
 
     before_v, before_p = validate.cache_info(), parse.cache_info()
@@ -480,7 +478,7 @@ async def test_parse_and_validation_caches_hit_across_requests(
 
 
 async def test_a_cached_rejection_still_rejects(client: httpx.AsyncClient, token: str) -> None:
-    validate = _get_validate_cache(service.schema.VALIDATION_CACHE_SIZE)
+    validate = _get_validate_cache(service.schema.root.VALIDATION_CACHE_SIZE)
     query = f"query Q{secrets.token_hex(6)} " + aliased(11)[0:]
     hits = validate.cache_info().hits
     for _ in range(2):

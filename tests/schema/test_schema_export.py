@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.schema import SCHEMA_FILE, export_sdl
+from service.schema.root import SCHEMA_FILE, export_sdl
 
 
 def test_exported_schema_is_current() -> None:

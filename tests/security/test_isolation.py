@@ -51,9 +51,9 @@ from service.auth.service import operator_principal
 from service.authz.roles import Role
 from service.authz.service import assign_role
 from service.pagination import encode_cursor
-from service.schema import build_schema
 from service.schema.ids import to_global_id
 from service.schema.limits import alias_limit_rule, depth_limit_rule
+from service.schema.root import build_schema
 from tests.support import PASSWORD, World, build_world, error_codes, gql, login
 
 # The kinds of node a global id can name, and an id of each that cannot exist.
@@ -982,10 +982,10 @@ async def test_cross_tenant_grant_of_an_a_account_is_not_shown_to_a(
 ) -> None:
     """memA1 also becomes a member in B's branch: A's secretary reading memA1 sees the
     grant in A and not the one in B (its id, its unit, its existence)."""
-    async with state.db.transaction() as session:
-        op = await operator_principal(session, name="tests")
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
         grant = await assign_role(
-            session,
+            tx,
             op,
             account_id=world.accounts["memA1"],
             role=Role.MEMBER,

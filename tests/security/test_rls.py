@@ -16,11 +16,10 @@ import httpx
 import psycopg
 import pytest
 from psycopg import errors, sql
-from sqlalchemy import text
 
 from service.app import AppState
 from service.auth.service import load_principal
-from service.db import set_scope
+from service.db import Scope
 from tests.support import World, build_world, gql, login
 
 RLS_VIOLATION = "row-level security"
@@ -54,7 +53,7 @@ def tenant_tables(owner_conn: psycopg.Connection[Any]) -> list[str]:
 def scoped(
     conn: psycopg.Connection[Any], tenant_ids: list[int] | None, account_id: int | None = None
 ) -> Iterator[psycopg.Connection[Any]]:
-    """A transaction with `SET LOCAL` of the scope, as service.db.set_scope does it."""
+    """A transaction with `SET LOCAL` of the scope, as service.db.Scope.set_local does it."""
     with conn.transaction():
         if tenant_ids is not None:
             scope = ",".join(str(int(t)) for t in tenant_ids)
@@ -289,24 +288,22 @@ def test_set_local_does_not_outlive_its_transaction(
 async def _idle_connections_are_clean(state: AppState) -> set[int]:
     """Check out every idle connection of the app's pool at once; each must carry no scope
     and see no rows. Returns their backend pids."""
-    pool = state.db.engine.pool
-    idle = pool.checkedin()  # type: ignore[attr-defined]
+    pool = state.db.pool
+    idle = pool.get_stats()["pool_available"]
     assert idle >= 1, "the pool holds no idle connection to check"
     pids: set[int] = set()
     async with contextlib.AsyncExitStack() as stack:
         for _ in range(idle):
-            conn = await stack.enter_async_context(state.db.engine.connect())
-            row = (
+            conn = await stack.enter_async_context(pool.connection())
+            row = await (
                 await conn.execute(
-                    text(
-                        "SELECT pg_backend_pid(), current_setting('app.tenant_ids', true),"
-                        " current_setting('app.account_id', true),"
-                        " (SELECT count(*) FROM org_units),"
-                        " (SELECT count(*) FROM role_assignments),"
-                        " (SELECT count(*) FROM audit_events)"
-                    )
+                    "SELECT pg_backend_pid(), current_setting('app.tenant_ids', true) AS scope,"
+                    " current_setting('app.account_id', true) AS account,"
+                    " (SELECT count(*) FROM org_units) AS units,"
+                    " (SELECT count(*) FROM role_assignments) AS grants,"
+                    " (SELECT count(*) FROM audit_events) AS events"
                 )
-            ).one()
+            ).fetchone()
             pid, scope, account, *counts = row
             assert scope in (None, "") and account in (None, ""), row
             assert counts == [0, 0, 0], row
@@ -340,20 +337,19 @@ async def test_pooled_connection_reused_after_a_request_of_a_has_no_scope(
     await _idle_connections_are_clean(state)
 
     # The same physical connection, deterministically: scope it to A in a transaction of
-    # the app's own session, end the transaction, find that connection again in the pool.
-    async with state.db.transaction() as session:
-        await set_scope(
-            session, account_id=world.accounts["secA"], tenant_ids=[world.units["A"].id]
-        )
-        pid = await session.scalar(text("SELECT pg_backend_pid()"))
-        assert await session.scalar(text("SELECT count(*) FROM org_units")) > 0
-    assert pid in await _idle_connections_are_clean(state)
+    # the app's own, end the transaction, find that connection again in the pool. Both
+    # ways a transaction runs: explicit (writes) and one implicit one per message (reads).
+    a_scope = Scope.of(world.accounts["secA"], [world.units["A"].id])
+    for write in (True, False):
+        async with state.db.transaction(a_scope, write=write) as tx:
+            pid = await tx.scalar("SELECT pg_backend_pid()")
+            assert await tx.scalar("SELECT count(*) FROM org_units") > 0
+        assert pid in await _idle_connections_are_clean(state)
 
     # And after a transaction that failed half-way.
     with contextlib.suppress(RuntimeError):
-        async with state.db.transaction() as session:
-            await set_scope(session, account_id=None, tenant_ids=[world.units["A"].id])
-            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        async with state.db.transaction(Scope.of(None, [world.units["A"].id])) as tx:
+            pid = await tx.scalar("SELECT pg_backend_pid()")
             raise RuntimeError("abandon the transaction")
     assert pid in await _idle_connections_are_clean(state)
 
@@ -379,11 +375,11 @@ async def test_request_scope_is_exactly_the_principals_tenants(
         token = await login(client, world.user(who))
         claims = state.tokens.validate_access_token(token)
         assert claims is not None
-        async with state.db.transaction() as session:
-            await load_principal(session, claims)
-            scope = await session.scalar(text("SELECT current_setting('app.tenant_ids')"))
+        principal = await load_principal(state.db, claims)
+        async with state.db.transaction(principal.scope, write=False) as tx:
+            scope = await tx.scalar("SELECT current_setting('app.tenant_ids')")
             assert {int(t) for t in scope.split(",") if t} == tenants, (who, scope)
-            visible = await session.scalar(
-                text("SELECT count(*) FROM org_units WHERE tenant_id = :b"), {"b": b}
+            visible = await tx.scalar(
+                "SELECT count(*) FROM org_units WHERE tenant_id = %(b)s", {"b": b}
             )
             assert (visible > 0) == (b in tenants), (who, visible)

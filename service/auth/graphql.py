@@ -1,0 +1,96 @@
+"""GraphQL of accounts: the `Account` type, `me`, and `createAccount`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from service.auth.service import create_account, get_account
+from service.authz.graphql import RoleAssignment
+from service.authz.service import list_account_roles
+from service.schema.context import Context
+from service.schema.ids import from_global_id, to_global_id
+from service.schema.relay import Connection, Node, connection, register_node
+from service.tenants.graphql import OrgUnit, load_org_units
+
+
+@strawberry.type(description="账号")
+class Account(Node):
+    id: strawberry.ID
+    username: str
+    display_name: str
+    is_active: bool
+    row: strawberry.Private[Any]
+
+    @classmethod
+    def of(cls, row: Any) -> Account:
+        return cls(
+            id=strawberry.ID(to_global_id("Account", row.id)),
+            username=row.username,
+            display_name=row.display_name,
+            is_active=row.is_active,
+            row=row,
+        )
+
+    @strawberry.field
+    async def home_org_unit(self, info: Info[Context, None]) -> OrgUnit | None:
+        row = await info.context.loader(load_org_units).load(self.row.home_org_unit_id)
+        return OrgUnit.of(row) if row is not None else None
+
+    @strawberry.field(description="该账号的角色任命（仅含当前用户有权查看的组织）")
+    async def role_assignments(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[RoleAssignment]:
+        ctx = info.context
+        page = await list_account_roles(ctx.tx, ctx.principal, self.row.id, ctx.page(first, after))
+        return connection(page, RoleAssignment.of)  # type: ignore[no-any-return]
+
+
+async def account_by_id(context: Context, account_id: int) -> Account:
+    return Account.of(await get_account(context.tx, context.principal, account_id))
+
+
+register_node("Account", account_by_id)
+
+
+@strawberry.type
+class AuthQuery:
+    @strawberry.field(description="当前登录的账号")
+    async def me(self, info: Info[Context, None]) -> Account:
+        ctx = info.context
+        assert ctx.principal.account_id is not None
+        return await account_by_id(ctx, ctx.principal.account_id)
+
+
+@strawberry.input
+class CreateAccountInput:
+    username: str
+    display_name: str
+    password: str
+    home_org_unit_id: strawberry.ID
+
+
+@strawberry.type
+class AccountPayload:
+    account: Account
+
+
+@strawberry.type
+class AuthMutation:
+    @strawberry.mutation(description="新建账号")
+    async def create_account(
+        self, info: Info[Context, None], input: CreateAccountInput
+    ) -> AccountPayload:
+        ctx = info.context
+        _, home_id = from_global_id(input.home_org_unit_id, "OrgUnit")
+        row = await create_account(
+            ctx.tx,
+            ctx.principal,
+            username=input.username,
+            display_name=input.display_name,
+            password=input.password,
+            home_org_unit_id=home_id,
+        )
+        return AccountPayload(account=Account.of(row))

@@ -1,0 +1,153 @@
+"""The root of the GraphQL schema: each domain's parts composed, limits, error handling.
+
+Domains own their types, loaders and root fields (`service/<domain>/graphql.py`); this
+module only puts their `Query` and `Mutation` parts together and adds the root
+`node(id:)` field, which finds the type through the node registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError, OperationType
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext, Info
+
+from service.auth.graphql import Account, AuthMutation, AuthQuery
+from service.authz.graphql import AuthzMutation, RoleAssignment
+from service.config import Settings
+from service.errors import DomainError
+from service.schema.context import Context
+from service.schema.limits import NoIntrospectionRule, alias_limit_rule, depth_limit_rule
+from service.schema.relay import Node, fetch_node
+from service.tenants.graphql import OrgUnit, TenantsMutation, TenantsQuery
+
+log = logging.getLogger("pingyi.graphql")
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent.parent / "schema.graphql"
+VALIDATION_CACHE_SIZE = 256
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description="按全局 id 取任意对象")
+    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node:
+        return await fetch_node(info.context, id)  # type: ignore[no-any-return]
+
+
+# Field order is the order of the parts: the exported schema keeps its shape.
+Query = merge_types("Query", (AuthQuery, NodeQuery, TenantsQuery))
+Mutation = merge_types("Mutation", (TenantsMutation, AuthMutation, AuthzMutation))
+
+
+class SettlingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Shares with the Context the resolvers that outlive the result.
+
+    When a field error bubbles up synchronously, graphql-core settles the sibling
+    resolvers already running "in the background" and returns without them, though
+    they still use the request's transaction. PingyiSchema.execute waits for them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if isinstance(self.context_value, Context):
+            self.context_value.background_work = self.background_futures
+            # Known before any resolver runs: a mutation gets an explicit transaction
+            # (BEGIN with its first statement, COMMIT at the end); a query reads in
+            # implicit ones (see service.db).
+            if self.operation.operation is OperationType.MUTATION:
+                self.context_value.tx.write = True
+
+
+class PingyiSchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super().execute(*args, **kwargs)
+        # The view ends the transaction next: nothing may still be using it.
+        context = kwargs.get("context_value")
+        if isinstance(context, Context):
+            while pending := [f for f in context.background_work if not f.done()]:
+                await asyncio.wait(pending)
+        return result
+
+    @staticmethod
+    def remove_field_suggestion(error: GraphQLError) -> None:
+        # Strawberry strips suggestions from unknown-field errors only; those of unknown
+        # arguments, types, enum values and input fields would spell out the schema
+        # that disabled introspection hides. Called only when suggestions are off.
+        error.message = _SUGGESTION.sub("", error.message)
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Coded errors are expected answers, not incidents: log only the unexpected,
+        # whose text stays on the server (it may hold personal data).
+        for error in errors:
+            original = error.original_error
+            if original is not None and not isinstance(original, DomainError | GraphQLError):
+                log.error("unexpected error in %s", error.path, exc_info=original)
+
+
+def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
+    """The schema; `query` lets a test serve extra root fields with everything else equal."""
+    rules: list[Any] = [
+        depth_limit_rule(settings.max_query_depth),
+        alias_limit_rule(settings.max_aliases),
+    ]
+    if not settings.dev_mode:
+        rules.append(NoIntrospectionRule)
+    return PingyiSchema(
+        query=query,
+        mutation=Mutation,
+        types=[OrgUnit, Account, RoleAssignment],
+        config=StrawberryConfig(disable_field_suggestions=not settings.dev_mode),
+        execution_context_class=SettlingExecutionContext,
+        # Factories build fresh extensions per request, but over the same rule classes
+        # (made once above), so the validation cache key stays equal across requests.
+        extensions=[
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: ParserCache(maxsize=VALIDATION_CACHE_SIZE),
+            lambda: AddValidationRules(rules),
+            lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+        ],
+    )
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """What the client sees of an error: coded errors as they are, the rest masked."""
+    original = error.original_error
+    out: dict[str, Any] = {}
+    if isinstance(original, DomainError):
+        out = {"message": original.message, "extensions": {"code": original.code}}
+    elif original is None or (isinstance(original, GraphQLError) and not error.path):
+        # No original: a parse or validation error. A GraphQLError and no path: a
+        # variable whose value does not fit its type. Both are the client's to fix.
+        code = (error.extensions or {}).get("code")
+        message = error.message
+        if code is None:
+            if "tokens" in message and "Parsing aborted" in message:
+                code, message = "QUERY_TOO_LARGE", "查询过长，超过词法单元上限"
+            else:
+                syntax = "Syntax Error" in message
+                code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+                message = f"查询无效：{message}"
+        out = {"message": message, "extensions": {"code": code}}
+    else:
+        out = {"message": "服务器内部错误", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        out["path"] = list(error.path)
+    return out
+
+
+def export_sdl(settings: Settings | None = None) -> str:
+    return build_schema(settings or Settings()).as_str() + "\n"
