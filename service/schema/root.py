@@ -28,6 +28,7 @@ from service.errors import DomainError
 from service.schema.context import Context
 from service.schema.limits import NoIntrospectionRule, alias_limit_rule, depth_limit_rule
 from service.schema.relay import Node, fetch_node
+from service.schema.tuning import tune
 from service.tenants.graphql import OrgUnit, TenantsMutation, TenantsQuery
 
 log = logging.getLogger("pingyi.graphql")
@@ -104,7 +105,7 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
     ]
     if not settings.dev_mode:
         rules.append(NoIntrospectionRule)
-    return PingyiSchema(
+    schema = PingyiSchema(
         query=query,
         mutation=Mutation,
         types=[OrgUnit, Account, RoleAssignment],
@@ -119,6 +120,8 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
             lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
         ],
     )
+    tune(schema._schema)
+    return schema
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:
