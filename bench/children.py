@@ -25,7 +25,6 @@ import atexit
 import json
 import os
 import platform
-import secrets
 import shutil
 import socket
 import statistics
@@ -42,71 +41,35 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import uvicorn
-from psycopg import sql
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
+from bench.harness import (
+    PAGE,
+    PASSWORD,
+    Dataset,
+    Load,
+    children_route,
+    fresh_database,
+    run_wrk,
+    say,
+    seed,
+    write_wrk_script,
+)
 from service.app import create_app
-from service.auth.service import create_account, load_principal, operator_principal
-from service.authz.roles import Role
-from service.authz.service import assign_role
 from service.config import Settings
-from service.db import create_database_if_missing, libpq_url, set_scope, start_embedded
-from service.errors import DomainError
 from service.migrate import migrate
 from service.runtime import build_state
-from service.schema import VALIDATION_CACHE_SIZE
-from service.schema.ids import from_global_id, to_global_id
-from service.tenants.models import OrgUnit
-from service.tenants.rules import OrgUnitKind
-from service.tenants.service import archive_org_unit, create_org_unit
+from service.schema.ids import to_global_id
+from service.schema.root import VALIDATION_CACHE_SIZE
 
-PASSWORD = "Bench-Passw0rd!"  # noqa: S105 (a throwaway account in a throwaway database)
-PAGE = 20
 TOWNSHIPS = 4  # the first is measured; the others give RLS rows to filter out
 
 GRAPHQL_QUERY = (
     "query Children($parent: ID!) { children(parentId: $parent, first: 20) "
     "{ edges { node { id name kind } } } }"
 )
-BASELINE_SQL = text(
-    "SELECT id, name, kind FROM org_units "
-    "WHERE parent_id = :parent AND archived_at IS NULL ORDER BY id LIMIT :limit"
-)
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-# --------------------------------------------------------------------------- database
-
-
-@contextmanager
-def fresh_database(admin_url: str | None, workdir: Path) -> Iterator[str]:
-    """The owner URL of an empty database: embedded, or created on `admin_url` and dropped."""
-    if not admin_url:
-        say(f"starting embedded PostgreSQL in {workdir / 'embedded'} ...")
-        yield start_embedded(workdir / "embedded")  # stopped by pgserver at exit
-        return
-    name = f"pingyi_bench_{secrets.token_hex(4)}"
-    say(f"creating database {name} on {make_url(admin_url).render_as_string()} ...")
-    create_database_if_missing(admin_url, name)
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        say(f"dropped database {name}")
 
 
 @dataclass(frozen=True)
@@ -118,118 +81,14 @@ class Fixture:
     expected: list[tuple[str, str, str]]  # (global id, name, KIND) of the first page
 
 
-async def seed(settings: Settings, owner: str, branches: int) -> Fixture:
-    """County > 4 townships x `branches` branches (one archived in the measured one);
-    a committee secretary at the first township. Written as the CLI's operator."""
-    state = build_state(settings, owner)
-    tag = "b" + secrets.token_hex(3)
-    K = OrgUnitKind
-    try:
-        async with state.db.transaction() as session:
-            op = await operator_principal(session, name="bench")
-            root = await session.scalar(select(OrgUnit).where(OrgUnit.kind == "root"))
-            assert root is not None
-            county = await create_org_unit(
-                session, op, parent_id=root.id, kind=K.COUNTY, code=f"{tag}-c", name="基准县"
-            )
-            towns: list[OrgUnit] = []
-            kids: list[OrgUnit] = []
-            for t in range(TOWNSHIPS):
-                town = await create_org_unit(
-                    session,
-                    op,
-                    parent_id=county.id,
-                    kind=K.TOWNSHIP,
-                    code=f"{tag}-t{t}",
-                    name=f"基准第{t + 1}镇",
-                )
-                towns.append(town)
-                for b in range(branches):
-                    unit = await create_org_unit(
-                        session,
-                        op,
-                        parent_id=town.id,
-                        kind=K.BRANCH,
-                        code=f"{tag}-t{t}-b{b:02d}",
-                        name=f"{town.name}第{b + 1:02d}支部",
-                    )
-                    if t == 0:
-                        kids.append(unit)
-            # An archived branch in the measured page: both sides must skip it.
-            await archive_org_unit(session, op, unit_id=kids[2].id)
-            account = await create_account(
-                session,
-                op,
-                username=f"{tag}.secretary",
-                display_name="基准党委书记",
-                password=PASSWORD,
-                home_org_unit_id=towns[0].id,
-            )
-            await assign_role(
-                session,
-                op,
-                account_id=account.id,
-                role=Role.COMMITTEE_SECRETARY,
-                org_unit_id=towns[0].id,
-            )
-            active = [u for i, u in enumerate(kids) if i != 2][:PAGE]
-            return Fixture(
-                username=account.username,
-                parent_gid=to_global_id("OrgUnit", towns[0].id),
-                other_parent_gid=to_global_id("OrgUnit", towns[1].id),
-                tenant_id=towns[0].tenant_id,
-                expected=[(to_global_id("OrgUnit", u.id), u.name, "BRANCH") for u in active],
-            )
-    finally:
-        await state.db.dispose()
-
-
-# --------------------------------------------------------------------------- baseline
-
-
-def baseline_route(mode: str, fixed_tenant_ids: set[int]) -> Route:
-    """POST /bench/children {"parentId", "first"}: the GraphQL answer, by hand.
-
-    mode "principal": the same load_principal call as /graphql (session liveness, grants,
-    scope: three statements); mode "scope": only the SET LOCAL of the scope load_principal
-    would compute (`fixed_tenant_ids`), skipping the principal query.
-    """
-
-    async def children(request: Request) -> Response:
-        state = request.app.state.pingyi
-        claims = request.scope.get("pingyi.claims")
-        if claims is None:
-            return JSONResponse({"errors": [{"message": "unauthenticated"}]}, status_code=401)
-        try:
-            body = json.loads(await request.body())
-            _, parent = from_global_id(str(body["parentId"]), "OrgUnit")
-            first = int(body.get("first", PAGE))
-            async with state.db.transaction() as session:
-                if mode == "principal":
-                    await load_principal(
-                        session, claims, request_id=request.scope.get("pingyi.request_id", "")
-                    )
-                else:
-                    await set_scope(
-                        session, account_id=claims.account_id, tenant_ids=fixed_tenant_ids
-                    )
-                rows = (
-                    await session.execute(BASELINE_SQL, {"parent": parent, "limit": first + 1})
-                ).all()
-        except DomainError as exc:
-            return JSONResponse(
-                {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
-                status_code=exc.http_status,
-            )
-        edges = [
-            {"node": {"id": to_global_id("OrgUnit", r.id), "name": r.name, "kind": r.kind.upper()}}
-            for r in rows[:first]
-        ]
-        # Encoded as strawberry encodes its responses, so the bodies are byte-equal.
-        payload = json.dumps({"data": {"children": {"edges": edges}}}, separators=(",", ":"))
-        return Response(payload, media_type="application/json")
-
-    return Route("/bench/children", children, methods=["POST"])
+def fixture_of(ds: Dataset) -> Fixture:
+    return Fixture(
+        username=ds.secretary,
+        parent_gid=to_global_id("OrgUnit", ds.town_ids[0]),
+        other_parent_gid=to_global_id("OrgUnit", ds.town_ids[1]),
+        tenant_id=ds.secretary_tenant_id,
+        expected=[(to_global_id("OrgUnit", i), name, kind) for i, name, kind in ds.children],
+    )
 
 
 # --------------------------------------------------------------------------- server
@@ -332,52 +191,6 @@ def verify(base: str, token: str, fixture: Fixture, eps: list[Endpoint]) -> None
 # --------------------------------------------------------------------------- load
 
 
-WRK_SCRIPT = """\
-wrk.method = "POST"
-wrk.body = [==[{body}]==]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {token}"
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {{"requests":%.0f,"duration_s":%.6f,"p50_ms":%.3f,"p90_ms":%.3f,' ..
-    '"p99_ms":%.3f,"errors":%.0f,"non_2xx":%.0f}}\\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
-    latency:percentile(90) / 1e3, latency:percentile(99) / 1e3,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-"""
-
-
-@dataclass(frozen=True)
-class Load:
-    connections: int
-    threads: int
-    timeout: float
-
-
-def run_wrk(url: str, script: Path, load: Load, seconds: float) -> dict[str, Any]:
-    command = [
-        "wrk",
-        f"-t{load.threads}",
-        f"-c{load.connections}",
-        f"-d{seconds:g}s",
-        f"--timeout={load.timeout:g}s",
-        "-s",
-        str(script),
-        url,
-    ]
-    done = subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        command, capture_output=True, text=True, timeout=seconds + 60, check=True
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_JSON "):
-            result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
-            return result
-    raise RuntimeError(f"no result from wrk:\n{done.stdout}\n{done.stderr}")
-
-
 def run_httpx(url: str, token: str, body: bytes, load: Load, seconds: float) -> dict[str, Any]:
     """The fallback load generator: asyncio + httpx, in a process of its own."""
     spec = {
@@ -456,9 +269,7 @@ def measure(
     for ep in eps:
         url = base + ep.path
         if loader == "wrk":
-            script = workdir / f"{ep.name}.lua"
-            script.write_text(WRK_SCRIPT.format(body=ep.body.decode(), token=token))
-            script.chmod(0o600)
+            script = write_wrk_script(workdir / f"{ep.name}.lua", ep.body, token)
             runners[ep.name] = lambda s, url=url, script=script: run_wrk(url, script, load, s)
         else:
             runners[ep.name] = lambda s, url=url, body=ep.body: run_httpx(url, token, body, load, s)
@@ -637,10 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         say("migrating ...")
         migrate(owner, settings)
         say(f"seeding {TOWNSHIPS} townships x {args.branches} branches ...")
-        fixture = asyncio.run(seed(settings, owner, args.branches))
+        dataset = asyncio.run(seed(settings, owner, townships=TOWNSHIPS, branches=args.branches))
+        fixture = fixture_of(dataset)
         state = build_state(settings, owner)
         app = create_app(
-            state, extra_routes=[baseline_route(args.baseline_auth, {fixture.tenant_id})]
+            state, extra_routes=[children_route(args.baseline_auth, {fixture.tenant_id})]
         )
         eps = endpoints(fixture)
         with serving(app) as base:

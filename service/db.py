@@ -381,6 +381,7 @@ class Database:
             },
         )
         self._opened = False
+        self._open_lock = asyncio.Lock()
         # Tests and benchmarks watch what is sent: (message, statements in it).
         self.observers: list[Callable[[str, int], None]] = []
         # Called with what a committed transaction noted as `auth_changed`.
@@ -392,8 +393,12 @@ class Database:
 
     async def getconn(self) -> psycopg.AsyncConnection[Any]:
         if not self._opened:
-            self._opened = True
-            await self.pool.open()
+            # Opened on first use, inside the serving event loop; once, however many
+            # requests arrive together.
+            async with self._open_lock:
+                if not self._opened:
+                    await self.pool.open()
+                    self._opened = True
         return await self.pool.getconn()
 
     async def putconn(self, conn: psycopg.AsyncConnection[Any]) -> None:

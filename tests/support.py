@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 import subprocess
@@ -15,23 +14,16 @@ from typing import Any
 import httpx
 
 from service.app import AppState
-from service.auth.passwords import hash_password
-from service.auth.service import operator_principal, register_account
+from service.auth.service import operator_principal
 from service.authz.roles import Role
-from service.authz.service import assign_role
 from service.db import Database
 from service.schema.ids import to_global_id
 from service.tenants import repository as units
 from service.tenants.rules import OrgUnitKind
-from service.tenants.service import create_org_unit
+from tests import factories
+from tests.factories import PASSWORD, password_hash
 
-PASSWORD = "Test-Passw0rd!"
-
-
-@functools.cache
-def password_hash() -> str:
-    """PASSWORD hashed once per run: argon2 is slow on purpose, and worlds need many."""
-    return hash_password(PASSWORD)
+__all__ = ["PASSWORD", "password_hash"]
 
 
 @dataclass
@@ -64,8 +56,8 @@ async def build_world(state: AppState) -> World:
         K = OrgUnitKind
 
         async def unit(name: str, parent: int, kind: OrgUnitKind, label: str) -> Any:
-            row = await create_org_unit(
-                tx, op, parent_id=parent, kind=kind, code=f"{tag}-{name}", name=label
+            row = await factories.org_unit(
+                tx, op, parent=parent, kind=kind, code=f"{tag}-{name}", name=label
             )
             world.units[name] = row
             return row
@@ -93,19 +85,15 @@ async def build_world(state: AppState) -> World:
             ("nobody", None, "A"),
         ]
         for who, role, where in people:
-            account = await register_account(
+            account = await factories.account(
                 tx,
                 op,
+                home=world.units[where],
                 username=world.user(who),
                 display_name=who,
-                password_hash=password_hash(),
-                home_org_unit_id=world.units[where].id,
+                role=role,
             )
             world.accounts[who] = account.id
-            if role is not None:
-                await assign_role(
-                    tx, op, account_id=account.id, role=role, org_unit_id=world.units[where].id
-                )
     return world
 
 

@@ -7,6 +7,7 @@ The rule classes are module-level and added once, so the validation cache key
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -20,6 +21,9 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 
 def _depth(
@@ -98,3 +102,38 @@ class NoIntrospectionRule(ValidationRule):
                     "已关闭 GraphQL 内省查询", node, extensions={"code": "INTROSPECTION_DISABLED"}
                 )
             )
+
+
+class CachedDocuments(SchemaExtension):
+    """Parse (with the token limit) and validate (with the rules above) through the
+    process-wide LRU caches that strawberry's ParserCache and ValidationCache use.
+
+    One extension instead of those two plus MaxTokensLimiter and AddValidationRules:
+    the same caches and keys, a quarter of the per-request hook bookkeeping. The
+    rules are a tuple made once, so the validation cache key stays equal across
+    requests (strawberry issue #4635 is about keys that do not)."""
+
+    def __init__(self, rules: tuple[type[ValidationRule], ...], max_tokens: int, size: int) -> None:
+        super().__init__()
+        self.rules = rules
+        self.max_tokens = max_tokens
+        self.parse = _get_parse_cache(size)
+        self.validate = _get_validate_cache(size)
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self.max_tokens
+        context.validation_rules = context.validation_rules + self.rules
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        context.graphql_document = self.parse(context.query, **context.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.pre_execution_errors = self.validate(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
+        yield

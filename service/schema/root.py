@@ -15,7 +15,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, OperationType
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
@@ -26,7 +25,12 @@ from service.authz.graphql import AuthzMutation, RoleAssignment
 from service.config import Settings
 from service.errors import DomainError
 from service.schema.context import Context
-from service.schema.limits import NoIntrospectionRule, alias_limit_rule, depth_limit_rule
+from service.schema.limits import (
+    CachedDocuments,
+    NoIntrospectionRule,
+    alias_limit_rule,
+    depth_limit_rule,
+)
 from service.schema.relay import Node, fetch_node
 from service.schema.tuning import tune
 from service.tenants.graphql import OrgUnit, TenantsMutation, TenantsQuery
@@ -105,19 +109,16 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
     ]
     if not settings.dev_mode:
         rules.append(NoIntrospectionRule)
+    rule_tuple = tuple(rules)
     schema = PingyiSchema(
         query=query,
         mutation=Mutation,
         types=[OrgUnit, Account, RoleAssignment],
         config=StrawberryConfig(disable_field_suggestions=not settings.dev_mode),
         execution_context_class=SettlingExecutionContext,
-        # Factories build fresh extensions per request, but over the same rule classes
-        # (made once above), so the validation cache key stays equal across requests.
+        # A fresh extension per request, over the same rule classes (made once above).
         extensions=[
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: ParserCache(maxsize=VALIDATION_CACHE_SIZE),
-            lambda: AddValidationRules(rules),
-            lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+            lambda: CachedDocuments(rule_tuple, settings.max_tokens, VALIDATION_CACHE_SIZE)
         ],
     )
     tune(schema._schema)
