@@ -3,8 +3,9 @@
 Used by `bench.children` and `bench.compare`; run by hand, never by the test suite.
 The coupling to the service is kept to: Settings, build_state, migrate (in the
 commands), the data-creation services in `seed`, and, in the bare endpoints,
-`load_principal` with the app's principal cache and `state.db.transaction(scope)`: what
-/graphql itself uses, so that a bare endpoint does the same authentication work.
+`principal_for_request` with the app's principal cache and
+`state.db.transaction(scope, guard=...)`: what /graphql itself uses, so that a bare
+endpoint does the same authentication work (the cached principal's guard included).
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service.auth.service import create_account, load_principal, operator_principal
+from service.auth.service import (
+    RequestPrincipal,
+    create_account,
+    operator_principal,
+    principal_for_request,
+)
 from service.authz.roles import Role
 from service.authz.service import assign_role
 from service.config import Settings
@@ -244,12 +250,13 @@ def _encoded(data: dict[str, Any]) -> Response:
     return Response(orjson.dumps({"data": data}), media_type="application/json")
 
 
-async def _principal(request: Request, claims: Any) -> Any:
+async def _principal(request: Request, claims: Any) -> RequestPrincipal:
     """The request's principal, loaded as /graphql loads it: from the app's per-process
-    cache, or with one statement of its own on a miss."""
+    cache (with the guard its first statement must carry), or with one statement of
+    its own on a miss."""
     state = request.app.state.pingyi
     state.principals.start()
-    return await load_principal(
+    return await principal_for_request(
         state.db,
         claims,
         cache=state.principals,
@@ -274,11 +281,13 @@ def children_route(mode: str = "principal", fixed_tenant_ids: set[int] | None = 
             body = orjson.loads(await request.body())
             _, parent = from_global_id(str(body["parentId"]), "OrgUnit")
             first = int(body.get("first", PAGE))
+            guard = None
             if mode == "principal":
-                scope = (await _principal(request, claims)).scope
+                loaded = await _principal(request, claims)
+                scope, guard = loaded.principal.scope, loaded.guard
             else:
                 scope = Scope.of(claims.account_id, fixed_tenant_ids or ())
-            async with state.db.transaction(scope, write=False) as tx:
+            async with state.db.transaction(scope, write=False, guard=guard) as tx:
                 rows = await tx.rows(CHILDREN_SQL, {"parent": parent, "limit": first + 1})
         except DomainError as exc:
             return _domain_error(exc)
@@ -300,8 +309,9 @@ def tenants_route() -> Route:
         try:
             body = orjson.loads(await request.body())
             first = int(body.get("first", PAGE))
-            principal = await _principal(request, claims)
-            async with state.db.transaction(principal.scope, write=False) as tx:
+            loaded = await _principal(request, claims)
+            principal = loaded.principal
+            async with state.db.transaction(principal.scope, write=False, guard=loaded.guard) as tx:
                 rows = await tx.rows(TENANTS_SQL, {"limit": first + 1})
         except DomainError as exc:
             return _domain_error(exc)

@@ -140,6 +140,7 @@ class Scope:
 
 
 EMPTY_SCOPE = Scope(None, frozenset())
+_SEPARATOR = "\n;\n"
 
 _DIALECT = pg_dialect.dialect()
 
@@ -148,6 +149,15 @@ def compile_statement(statement: ClauseElement) -> tuple[str, dict[str, Any]]:
     """A SQLAlchemy Core statement -> (SQL with %(name)s placeholders, its values)."""
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
     return str(compiled), dict(compiled.params)
+
+
+class GuardFailed(Exception):
+    """The transaction's guard answered false: everything sent with it is void, and
+    the transaction refuses further statements (the caller starts over)."""
+
+
+class ConnectionUnavailable(Exception):
+    """No database connection could be had for the statement (pool exhausted)."""
 
 
 class StatementCancelled(Exception):
@@ -176,9 +186,15 @@ class Transaction:
     rolls back; no task is started per statement.
     """
 
-    def __init__(self, db: Database, scope: Scope, *, write: bool) -> None:
+    def __init__(
+        self, db: Database, scope: Scope, *, write: bool, guard: tuple[str, Params] | None = None
+    ) -> None:
         self.db = db
         self.write = write
+        # A statement answering one boolean that must be true for this transaction's
+        # work to count; it rides in the first message (see `confirm`).
+        self._guard: tuple[str, Params] | None = guard
+        self._stale = False
         self._scope = scope
         self._scope_sent = False
         self._begun = False
@@ -225,11 +241,23 @@ class Transaction:
         async with self._lock:
             if not future.done():
                 await asyncio.sleep(0)  # let the siblings of this tick queue theirs
-                conn = await self._connection()
+                try:
+                    conn = await self._connection()
+                except BaseException:
+                    # No connection (pool timeout): nobody queued now will be sent.
+                    self._fail_pending(ConnectionUnavailable())
+                    raise
                 while self._pending:
                     batch, self._pending = self._pending, []
                     await self._send(conn, batch)
         return future.result()
+
+    def _fail_pending(self, exc: Exception) -> None:
+        pending, self._pending = self._pending, []
+        for item in pending:
+            if not item.future.done():
+                item.future.set_exception(exc)
+                item.future.exception()
 
     async def first(self, statement: Statement, params: Params = None) -> Any | None:
         found = await self.rows(statement, params)
@@ -248,6 +276,20 @@ class Transaction:
     async def execute(self, statement: Statement, params: Params = None) -> None:
         await self.rows(statement, params)
 
+    @property
+    def stale(self) -> bool:
+        """The guard answered false."""
+        return self._stale
+
+    async def confirm(self) -> bool:
+        """Whether the guard held; sends it alone if no message has carried it yet (a
+        request that needed no statement)."""
+        if self._guard is not None and not self._stale:
+            async with self._lock:
+                if self._guard is not None:
+                    await self._send(await self._connection(), [])
+        return not self._stale
+
     def _prefix(self) -> tuple[str, int]:
         """What must precede the next message, and how many statements that is."""
         prefix, count = "", 0
@@ -260,16 +302,22 @@ class Transaction:
 
     async def _send(self, conn: psycopg.AsyncConnection[Any], batch: list[_Pending]) -> None:
         try:
+            if self._stale:
+                raise GuardFailed()
             if self._failed:
                 raise TransactionFailed("transaction already failed")
             batch = self._bind(conn, batch)
-            if not batch:
+            guard = self._bound_guard(conn)
+            if not batch and guard is None:
                 return
             prefix, skip = self._prefix()
-            message = prefix + "; ".join(p.statement for p in batch)
-            self.db.observe(message, skip + len(batch))
+            statements = [*([guard] if guard else []), *(p.statement for p in batch)]
+            # A newline before each ';' ends a trailing `--` comment of the statement
+            # before it, so no statement can swallow the next.
+            message = prefix + _SEPARATOR.join(statements)
+            self.db.observe(message, skip + len(statements))
             try:
-                results = await self._run(conn, message, skip, len(batch))
+                results = await self._run(conn, message, skip, len(statements))
             except psycopg.Error:
                 if self.write:
                     self._begun = self._begun or prefix.startswith("BEGIN")
@@ -285,6 +333,13 @@ class Transaction:
             if self.write:
                 self._begun = True
                 self._scope_sent = True
+            if guard is not None:
+                self._guard = None
+                verdict = results.pop(0)
+                if not verdict or verdict[0][0] is not True:
+                    self._stale = True
+                    self._failed = self._failed or self.write
+                    raise GuardFailed()
             for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(result)
@@ -301,10 +356,16 @@ class Transaction:
             if not isinstance(exc, Exception):
                 raise
 
-    @staticmethod
-    def _bind(conn: psycopg.AsyncConnection[Any], batch: list[_Pending]) -> list[_Pending]:
+    def _bound_guard(self, conn: psycopg.AsyncConnection[Any]) -> str | None:
+        if self._guard is None:
+            return None
+        statement, params = self._guard
+        return statement if params is None else conn.cursor().mogrify(statement, params)
+
+    def _bind(self, conn: psycopg.AsyncConnection[Any], batch: list[_Pending]) -> list[_Pending]:
         """The batch with its values bound into the text (psycopg's escaping); a
-        statement whose values cannot be bound fails alone."""
+        statement whose values cannot be bound fails alone (and, in a writing
+        transaction, fails the transaction: its work would be incomplete)."""
         cursor = conn.cursor()
         bound: list[_Pending] = []
         for pending in batch:
@@ -314,6 +375,7 @@ class Transaction:
             try:
                 text = cursor.mogrify(pending.statement, pending.params)
             except (psycopg.Error, TypeError, ValueError) as exc:
+                self._failed = self._failed or self.write
                 pending.future.set_exception(exc)
                 continue
             bound.append(_Pending(text, None, pending.future))
@@ -325,13 +387,14 @@ class Transaction:
     ) -> list[list[Any]]:
         async with conn.cursor() as cursor:
             await cursor.execute(message)
-            for _ in range(skip):
-                cursor.nextset()
             results: list[list[Any]] = []
-            for i in range(count):
-                results.append(await cursor.fetchall() if cursor.description else [])
-                if i + 1 < count:
-                    cursor.nextset()
+            for i in range(skip + count):
+                if i and not cursor.nextset():
+                    raise psycopg.ProgrammingError(
+                        f"expected {skip + count} results, the message gave {i}"
+                    )
+                if i >= skip:
+                    results.append(await cursor.fetchall() if cursor.description else [])
             return results
 
     # --- lifetime -------------------------------------------------------------------
@@ -346,18 +409,20 @@ class Transaction:
         connection. Safe to call more than once."""
         conn, self._conn = self._conn, None
         if conn is None:
+            if commit and self._failed:
+                raise TransactionFailed("transaction failed before it reached the database")
             return
         try:
+            ok = commit and not self._failed
             if self._begun:
-                status = conn.info.transaction_status
-                ok = commit and not self._failed and status == psycopg.pq.TransactionStatus.INTRANS
+                ok = ok and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
                 self.db.observe("COMMIT" if ok else "ROLLBACK", 1)
                 await conn.execute("COMMIT" if ok else "ROLLBACK")
-                if commit and not ok:
-                    raise TransactionFailed("transaction failed and was rolled back")
-                if ok and self._auth_changes:
-                    for hook in self.db.after_auth_change:
-                        hook(frozenset(self._auth_changes))
+            if commit and not ok:
+                raise TransactionFailed("transaction failed and was rolled back")
+            if ok and self._begun and self._auth_changes:
+                for hook in self.db.after_auth_change:
+                    hook(frozenset(self._auth_changes))
         finally:
             self._begun = False
             await self.db.putconn(conn)
@@ -411,16 +476,26 @@ class Database:
         stats = self.pool.get_stats()
         return int(stats.get("pool_size", 0)) - int(stats.get("pool_available", 0))
 
-    def begin(self, scope: Scope = EMPTY_SCOPE, *, write: bool = True) -> Transaction:
+    def begin(
+        self,
+        scope: Scope = EMPTY_SCOPE,
+        *,
+        write: bool = True,
+        guard: tuple[str, Params] | None = None,
+    ) -> Transaction:
         """A transaction the caller ends with `finish(commit=...)`."""
-        return Transaction(self, scope, write=write)
+        return Transaction(self, scope, write=write, guard=guard)
 
     @asynccontextmanager
     async def transaction(
-        self, scope: Scope = EMPTY_SCOPE, *, write: bool = True
+        self,
+        scope: Scope = EMPTY_SCOPE,
+        *,
+        write: bool = True,
+        guard: tuple[str, Params] | None = None,
     ) -> AsyncIterator[Transaction]:
         """One transaction; committed when the block ends cleanly, rolled back otherwise."""
-        tx = self.begin(scope, write=write)
+        tx = self.begin(scope, write=write, guard=guard)
         try:
             yield tx
         except BaseException:

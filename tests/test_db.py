@@ -361,3 +361,27 @@ def test_scope_refuses_what_is_not_an_integer() -> None:
             Scope.of(None, [hostile]).set_local()  # type: ignore[list-item]
         with pytest.raises(ValueError):
             Scope.of(hostile, []).set_local()  # type: ignore[arg-type]
+
+
+async def test_a_trailing_comment_cannot_swallow_the_next_statement(
+    state: AppState, world: World
+) -> None:
+    async with state.db.transaction(Scope.of(None, tenants_of(world, "A")), write=False) as tx:
+        first, second = await asyncio.gather(
+            tx.rows("SELECT 1 AS n -- a note at the end"), tx.rows("SELECT 2 AS m")
+        )
+    assert [r.n for r in first] == [1]
+    assert [r.m for r in second] == [2]
+
+
+async def test_a_value_that_cannot_be_bound_fails_a_write_transaction(
+    state: AppState, world: World
+) -> None:
+    tx = state.db.begin(Scope.of(None, tenants_of(world, "A")))
+    try:
+        with pytest.raises((ValueError, psycopg.DataError)):
+            await tx.rows("SELECT %(v)s AS v", {"v": "a\x00b"})
+        with pytest.raises(TransactionFailed):
+            await tx.finish(commit=True)
+    finally:
+        await tx.finish(commit=False)

@@ -48,6 +48,9 @@ class Principal:
     session_id: uuid.UUID | None = None
     request_id: str = ""
     account: AccountSummary | None = None
+    # What the principal was read at: accounts.auth_version and auth_epoch.n
+    auth_version: int = 0
+    auth_epoch: int = 0
 
     @property
     def actor(self) -> str:

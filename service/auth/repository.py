@@ -26,6 +26,7 @@ WITH grants AS (
   WHERE account_id = %(account_id)s
 )
 SELECT {", ".join(f"a.{c.strip()}" for c in ACCOUNT_COLUMNS.split(","))},
+       a.auth_version, (SELECT n FROM auth_epoch) AS auth_epoch,
        (s.revoked_at IS NULL AND s.expires_at > now()) AS session_live,
        extract(epoch FROM s.expires_at)::float8 AS session_expires_at,
        coalesce((SELECT json_agg(json_build_array(role, org_path, org_unit_id, tenant_id))
@@ -35,6 +36,19 @@ SELECT {", ".join(f"a.{c.strip()}" for c in ACCOUNT_COLUMNS.split(","))},
        coalesce((SELECT array_agg(DISTINCT tenant_id) FROM grants), '{{}}') AS tenants_at
 FROM accounts a JOIN auth_sessions s ON s.account_id = a.id
 WHERE a.id = %(account_id)s AND s.id = %(session_id)s
+"""
+
+
+# Whether a principal read earlier is still the account's: the guard that rides in the
+# first message of a request served from the principal cache (service/db.py). The
+# versions move with every change of the account, its grants, or the set of tenants.
+PRINCIPAL_GUARD = """
+SELECT coalesce((SELECT auth_version = %(version)s AND is_active
+                 FROM accounts WHERE id = %(account_id)s), false)
+   AND (SELECT n FROM auth_epoch) = %(epoch)s
+   AND EXISTS (SELECT 1 FROM auth_sessions WHERE id = %(session_id)s
+               AND account_id = %(account_id)s AND revoked_at IS NULL AND expires_at > now())
+   AS principal_current
 """
 
 

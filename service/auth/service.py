@@ -183,7 +183,60 @@ def _principal_from_row(row: Any, claims: AccessClaims) -> Principal:
         tenant_ids=frozenset(row.tenants_below) | frozenset(row.tenants_at),
         session_id=claims.session_id,
         account=account,
+        auth_version=row.auth_version,
+        auth_epoch=row.auth_epoch,
     )
+
+
+@dataclass(frozen=True)
+class RequestPrincipal:
+    """A request's principal, and the guard its transaction must carry when the
+    principal came from the cache (None when it was just read from the database)."""
+
+    principal: Principal
+    guard: tuple[str, dict[str, Any]] | None
+
+
+async def principal_for_request(
+    db: Database,
+    claims: AccessClaims,
+    *,
+    cache: PrincipalCache | None,
+    request_id: str = "",
+    use_cache: bool = True,
+) -> RequestPrincipal:
+    """The request's principal: its account, grants and the tenants they reach.
+
+    From the cache when the session's principal is there: no statement of its own,
+    but a guard for the request's first message that checks, in the same round trip,
+    that the account, its grants, the set of tenants and the session are as they were
+    (notifications drop most stale entries before this; the guard catches the rest).
+    Otherwise one statement of its own, before the request's transaction starts.
+    A revoked or expired session, or a disabled account, is refused.
+    """
+    cached = cache.get(claims.session_id) if cache is not None and use_cache else None
+    if cached is not None and cached.account_id == claims.account_id:
+        guard = (
+            repository.PRINCIPAL_GUARD,
+            {
+                "account_id": cached.account_id,
+                "session_id": cached.session_id,
+                "version": cached.auth_version,
+                "epoch": cached.auth_epoch,
+            },
+        )
+        return RequestPrincipal(replace(cached, request_id=request_id), guard)
+    generation = cache.generation if cache is not None else 0
+    async with db.transaction(Scope(claims.account_id, frozenset()), write=False) as tx:
+        row = await repository.principal_row(tx, claims.account_id, claims.session_id)
+    if row is None or not row.session_live:
+        raise SESSION_ENDED.error()
+    if not row.is_active:
+        raise ACCOUNT_DISABLED.error()
+    principal = _principal_from_row(row, claims)
+    if cache is not None:
+        cache.put(principal, session_expires_at=row.session_expires_at, generation=generation)
+    return RequestPrincipal(replace(principal, request_id=request_id), None)
 
 
 async def load_principal(
@@ -193,25 +246,13 @@ async def load_principal(
     cache: PrincipalCache | None = None,
     request_id: str = "",
 ) -> Principal:
-    """The request's principal: its account, grants and the tenants they reach.
-
-    From the cache when the session's principal is there (no statement at all);
-    otherwise one statement of its own, before the request's transaction starts.
-    A revoked or expired session, or a disabled account, is refused.
-    """
-    principal = cache.get(claims.session_id) if cache is not None else None
-    if principal is None or principal.account_id != claims.account_id:
-        generation = cache.generation if cache is not None else 0
-        async with db.transaction(Scope(claims.account_id, frozenset()), write=False) as tx:
-            row = await repository.principal_row(tx, claims.account_id, claims.session_id)
-        if row is None or not row.session_live:
-            raise SESSION_ENDED.error()
-        if not row.is_active:
-            raise ACCOUNT_DISABLED.error()
-        principal = _principal_from_row(row, claims)
-        if cache is not None:
-            cache.put(principal, session_expires_at=row.session_expires_at, generation=generation)
-    return replace(principal, request_id=request_id) if request_id else principal
+    """The principal of `claims`, always read from the database (and kept in `cache`
+    when one is given). Requests use `principal_for_request`, which may answer from
+    the cache with a guard."""
+    loaded = await principal_for_request(
+        db, claims, cache=cache, request_id=request_id, use_cache=False
+    )
+    return loaded.principal
 
 
 async def operator_principal(tx: Transaction, *, name: str = "cli") -> Principal:

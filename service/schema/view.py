@@ -1,9 +1,10 @@
 """The /graphql endpoint: the principal, one unit of work per request, JSON out.
 
-The principal comes from the per-process cache (no statement) or, on a miss, from one
-statement of its own. The request's `Transaction` then carries the principal's scope
-with its first statement (see service.db): a query costs one round trip per dependent
-read, a mutation the same plus its COMMIT.
+The principal comes from the per-process cache (no statement; its guard rides in the
+request's first message) or, on a miss, from one statement of its own. The request's
+`Transaction` carries the principal's scope with its first statement (see service.db):
+a query costs one round trip per dependent read, a mutation the same plus its COMMIT.
+A guard that fails voids the run, which starts once more with a fresh principal.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from starlette.requests import Request
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 
-from service.auth.service import load_principal
+from service.auth.service import RequestPrincipal, principal_for_request
+from service.db import Transaction
 from service.errors import DomainError, unauthenticated
 from service.schema.context import Context
 from service.schema.root import format_error
@@ -58,19 +60,44 @@ class PingyiGraphQL(GraphQL):
         state = request.app.state.pingyi
         state.principals.start()
         claims = request.scope.get("pingyi.claims")
-        try:
-            if claims is None:
-                raise unauthenticated()
-            principal = await load_principal(
-                state.db,
-                claims,
-                cache=state.principals,
-                request_id=request.scope.get("pingyi.request_id", ""),
+        use_cache = True
+        while True:
+            try:
+                if claims is None:
+                    raise unauthenticated()
+                loaded = await principal_for_request(
+                    state.db,
+                    claims,
+                    cache=state.principals,
+                    request_id=request.scope.get("pingyi.request_id", ""),
+                    use_cache=use_cache,
+                )
+            except DomainError as exc:
+                sub_response.status_code = exc.http_status
+                return _failure(exc)
+            result, tx = await self._run_once(
+                request, request_adapter, request_data, root_value, sub_response, loaded
             )
-        except DomainError as exc:
-            sub_response.status_code = exc.http_status
-            return _failure(exc)
-        tx = state.db.begin(principal.scope, write=False)
+            if not tx.stale:
+                return result
+            # The cached principal was out of date (its notification had not arrived):
+            # nothing of this run counts. Once more with the principal read afresh.
+            state.principals.invalidate(f"session:{claims.session_id}")
+            use_cache = False
+
+    async def _run_once(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        root_value: Any,
+        sub_response: Any,
+        loaded: RequestPrincipal,
+    ) -> tuple[Any, Transaction]:
+        """Execute the operation in one unit of work; (result, its transaction)."""
+        state = request.app.state.pingyi
+        principal = loaded.principal
+        tx = state.db.begin(principal.scope, write=False, guard=loaded.guard)
         ctx = Context(
             tx=tx,
             principal=principal,
@@ -82,19 +109,23 @@ class PingyiGraphQL(GraphQL):
             result = await super().execute_operation(
                 request, request_adapter, request_data, ctx, root_value, sub_response
             )
+            results = result if isinstance(result, list) else [result]
+            failed = any(getattr(r, "errors", None) for r in results)
+            # A request that sent no statement (answered from the principal alone, or
+            # refused before reading) sends the guard now: its answer must count too.
+            failed = not await tx.confirm() or failed
         except BaseException:
             await tx.finish(commit=False)
             raise
-        results = result if isinstance(result, list) else [result]
-        if any(getattr(r, "errors", None) for r in results):
+        if failed:
             await tx.finish(commit=False)
-            return result
+            return result, tx
         try:
             await tx.finish(commit=True)
         except Exception as exc:  # the commit itself failed: nothing was written
             log.error("commit failed", exc_info=exc)
-            return _failure(exc)
-        return result
+            return _failure(exc), tx
+        return result, tx
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}

@@ -28,10 +28,19 @@ from psycopg import sql
 from service.app import AppState
 from service.auth.cache import PrincipalCache, TokenCache
 from service.auth.principal import Principal
-from service.auth.service import load_principal
+from service.auth.service import principal_for_request
 from service.auth.tokens import AccessClaims
 from service.errors import DomainError
 from tests.support import World, gql, login, watching
+
+
+async def load_principal(
+    db: Any, claims: AccessClaims, *, cache: PrincipalCache | None = None, request_id: str = ""
+) -> Principal:
+    """The principal as a request gets it (from `cache` when there; the guard aside)."""
+    loaded = await principal_for_request(db, claims, cache=cache, request_id=request_id)
+    return loaded.principal
+
 
 REVOKE = """
 mutation($input: RevokeRoleInput!) { revokeRole(input: $input) { roleAssignment { id role } } }

@@ -26,6 +26,7 @@ GLOBAL_TABLES = {
     "accounts": "login identities, read by username before a scope exists",
     "auth_sessions": "refresh-token sessions of accounts",
     "login_failures": "failed-login counter of accounts",
+    "auth_epoch": "one counter that moves when a tenant is created (principal cache guard)",
 }
 
 # Policies besides the tenant policy, each read-only and reviewed: (table, policy).
