@@ -195,6 +195,7 @@ class Transaction:
         # work to count; it rides in the first message (see `confirm`).
         self._guard: tuple[str, Params] | None = guard
         self._stale = False
+        self._finished = False
         self._scope = scope
         self._scope_sent = False
         self._begun = False
@@ -400,6 +401,9 @@ class Transaction:
     # --- lifetime -------------------------------------------------------------------
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._finished:
+            # A straggler after the request ended must not take a connection of its own.
+            raise TransactionFailed("transaction already finished")
         if self._conn is None:
             self._conn = await self.db.getconn()
         return self._conn
@@ -407,6 +411,9 @@ class Transaction:
     async def finish(self, *, commit: bool) -> None:
         """End the transaction (COMMIT or ROLLBACK where one was begun); free the
         connection. Safe to call more than once."""
+        if self._finished:
+            return
+        self._finished = True
         conn, self._conn = self._conn, None
         if conn is None:
             if commit and self._failed:

@@ -32,7 +32,7 @@ from service.schema.limits import (
     depth_limit_rule,
 )
 from service.schema.relay import Node, fetch_node
-from service.schema.tuning import tune
+from service.schema.tuning import CachedNameConverter, is_awaitable, tune
 from service.tenants.graphql import OrgUnit, TenantsMutation, TenantsQuery
 
 log = logging.getLogger("pingyi.graphql")
@@ -71,6 +71,7 @@ class SettlingExecutionContext(StrawberryGraphQLCoreExecutionContext):
             # implicit ones (see service.db).
             if self.operation.operation is OperationType.MUTATION:
                 self.context_value.tx.write = True
+        self.is_awaitable = is_awaitable  # see service.schema.tuning
 
 
 class PingyiSchema(strawberry.Schema):
@@ -114,7 +115,10 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
         query=query,
         mutation=Mutation,
         types=[OrgUnit, Account, RoleAssignment],
-        config=StrawberryConfig(disable_field_suggestions=not settings.dev_mode),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.dev_mode,
+            name_converter=CachedNameConverter(),
+        ),
         execution_context_class=SettlingExecutionContext,
         # A fresh extension per request, over the same rule classes (made once above).
         extensions=[

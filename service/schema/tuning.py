@@ -14,16 +14,30 @@ per-field steps cost more than the work they wrap:
   dictionary from member to name, falling back to strawberry's own method for
   anything else.
 
-Both change how a value is found, never which value: the schema export and every
+Two more, found by py-spy under load (`python -m bench.children --profile`):
+
+- graphql-core asks of every value whether it is awaitable; strawberry's check has a
+  fast path for primitives only, so each of our objects (edges, units, connections)
+  costs two `isinstance` and a failing `hasattr`. `is_awaitable` here decides once per
+  type (`await` looks `__await__` up on the type), except for generators, whose answer
+  depends on the instance;
+- argument names are converted to camelCase again on every request
+  (`convert_arguments`); `CachedNameConverter` remembers each conversion.
+
+All change how a value is found, never which value: the schema export and every
 answer stay the same (the test suite runs with this on).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from types import GeneratorType
 from typing import Any
 
 from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema.name_converter import NameConverter
 
 _DEFINITION = "strawberry-definition"
 
@@ -71,3 +85,25 @@ def _enum_by_member(schema: GraphQLSchema) -> int:
 def tune(schema: GraphQLSchema) -> dict[str, int]:
     """Apply both to `schema` (graphql-core's, built by strawberry); what was tuned."""
     return {"fields": _direct_basic_fields(schema), "enums": _enum_by_member(schema)}
+
+
+_AWAITABLE_BY_TYPE: dict[type, bool] = {}
+
+
+def is_awaitable(value: Any) -> bool:
+    """strawberry's `optimized_is_awaitable`, remembered per type."""
+    kind = type(value)
+    known = _AWAITABLE_BY_TYPE.get(kind)
+    if known is None:
+        known = optimized_is_awaitable(value)
+        if kind is not GeneratorType:
+            _AWAITABLE_BY_TYPE[kind] = known
+    return known
+
+
+class CachedNameConverter(NameConverter):
+    """strawberry's name converter, remembering each snake_case -> camelCase."""
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 (one converter per schema, kept for good)
+    def apply_naming_config(self, name: str) -> str:
+        return super().apply_naming_config(name)
