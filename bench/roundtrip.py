@@ -7,7 +7,8 @@ Run by hand, never by the test suite. A read as the request path makes it: the s
 all under row-level security as the application role, on a fresh database with one
 township of 24 branches. Each way is timed over the same number of sequential reads
 (one connection, one client: latency, not throughput), in interleaved rounds; the
-medians and the ratios to the simple-query message are printed.
+medians, the ratios to the simple-query message and the client's CPU per read (what a
+CPU-bound server pays) are printed.
 
 - simple: `SET LOCAL …; SET LOCAL …; SELECT …` as one simple-query message, values
   bound client-side (what service/db.py does): one round trip, an implicit transaction;
@@ -119,22 +120,30 @@ async def measure(
     for name, way in ways.items():  # the same answer, and warm
         assert await way() == 21, name  # 24 branches, one archived: 23, limit 21
     per_request: dict[str, list[float]] = {name: [] for name in ways}
+    cpu: dict[str, list[float]] = {name: [] for name in ways}
     for round_no in range(1, args.rounds + 1):
         for name, way in ways.items():
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             for _ in range(args.requests):
                 await way()
             elapsed = time.perf_counter() - started
             per_request[name].append(elapsed / args.requests * 1e6)
-            say(f"round {round_no} {name:<12} {per_request[name][-1]:8.1f} µs/read")
+            cpu[name].append((time.process_time() - cpu_started) / args.requests * 1e6)
+            say(
+                f"round {round_no} {name:<12} {per_request[name][-1]:8.1f} µs/read, "
+                f"{cpu[name][-1]:6.1f} µs of client CPU"
+            )
     await conn.close()
     base = statistics.median(per_request["simple"])
     print("\nmedian over rounds (one connection, sequential reads):")
-    print("| way | µs per read | reads/s | vs simple |")
-    print("|---|---:|---:|---:|")
+    print("| way | µs per read | reads/s | vs simple | client CPU µs per read |")
+    print("|---|---:|---:|---:|---:|")
     for name, samples in per_request.items():
         median = statistics.median(samples)
-        print(f"| {name} | {median:.1f} | {1e6 / median:.0f} | {base / median:.2f}× |")
+        print(
+            f"| {name} | {median:.1f} | {1e6 / median:.0f} | {base / median:.2f}× "
+            f"| {statistics.median(cpu[name]):.1f} |"
+        )
 
 
 if __name__ == "__main__":

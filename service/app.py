@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 import uuid
@@ -189,6 +190,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.principals.start()
+        # What start-up built (schemas, tables, the policy) lives as long as the process:
+        # move it out of the collector's sight. Each full collection otherwise walked
+        # ~130k such objects, an ~80 ms pause every ~1,000 requests (the p99).
+        gc.collect()
+        gc.freeze()
         yield
         await state.principals.stop()
         await state.db.dispose()
