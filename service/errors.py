@@ -10,8 +10,11 @@ masked. Messages never carry ID-card numbers or phone numbers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+_UPPER_SNAKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 
 
 class DomainError(Exception):
@@ -36,7 +39,7 @@ class ErrorCode:
     _registry: ClassVar[dict[str, ErrorCode]] = {}
 
     def __post_init__(self) -> None:
-        if not self.code.replace("_", "").isalnum() or not self.code.isupper():
+        if not _UPPER_SNAKE.fullmatch(self.code):
             raise ValueError(f"error codes are UPPER_SNAKE_CASE: {self.code!r}")
         # One code may be declared for several situations with their own messages
         # (UNAUTHENTICATED: not logged in, session ended), never with another status.

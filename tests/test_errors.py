@@ -108,7 +108,19 @@ def test_redeclaring_a_code_with_another_status_is_refused() -> None:
 
 def test_malformed_codes_are_refused() -> None:
     before = ErrorCode.declared()
-    for bad in ("not_found", "Not_Found", "NOT-FOUND", "NOT FOUND", ""):
+    for bad in (
+        "not_found",
+        "Not_Found",
+        "NOT-FOUND",
+        "NOT FOUND",
+        "",
+        "_LEADING",
+        "DOUBLE__U",
+        "TRAILING_",
+        "1ABC",
+        "ÄRGER",
+        "ＡＢＣ",
+    ):
         with pytest.raises(ValueError):
             ErrorCode(bad, "格式错误")
     assert ErrorCode.declared() == before
