@@ -133,7 +133,13 @@ class CachedDocuments(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.pre_execution_errors = self.validate(
+        errors = self.validate(
             context.schema._schema, context.graphql_document, context.validation_rules
         )
+        context.pre_execution_errors = errors
+        remember = getattr(context.schema, "remember_valid_document", None)
+        if not errors and remember is not None and context.query:
+            # The name as the client sent it (None too), the key the next request has.
+            sent_name = context._provided_operation_name
+            remember(context.query, sent_name, context.graphql_document)
         yield
