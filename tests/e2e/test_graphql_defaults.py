@@ -17,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 import strawberry
+from starlette.requests import Request
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 from strawberry.types import Info
@@ -28,6 +29,7 @@ from service.migrate import head_revision
 from service.schema.context import Context
 from service.schema.ids import to_global_id
 from service.schema.root import Query, build_schema
+from service.schema.view import PingyiGraphQL
 from tests.support import World, build_world, error_codes, gql, login
 
 ID_NUMBER = "110101199003071234"
@@ -541,3 +543,76 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient, token: st
     assert 'pingyi_http_requests_total{path="/graphql",status="200"}' in text
     assert 'pingyi_http_requests_total{path="/readyz",status="200"}' in text
     assert "pingyi_http_request_seconds_total" in text
+
+
+# -- the view's short road for plain JSON operations ---------------------------------------
+
+
+def _request(body: bytes, headers: dict[str, str], method: str = "POST") -> Request:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": "/graphql",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "query_string": b"",
+    }
+    return Request(scope, receive)
+
+
+JSON_TYPE = {"content-type": "application/json"}
+ME = b'"query": "{ me { username } }"'
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "method", "plain"),
+    [
+        (b"{" + ME + b"}", JSON_TYPE, "POST", True),
+        (
+            b'{"query": "query Q($x: ID!) { orgUnit(id: $x) { name } }", "variables": {"x": "1"},'
+            b' "operationName": "Q", "extensions": {}}',
+            {"content-type": "application/json; charset=utf-8"},
+            "POST",
+            True,
+        ),
+        (b"[{" + ME + b"}]", JSON_TYPE, "POST", False),  # a batch
+        (b"{" + ME + b', "extensions": {"persistedQuery": {}}}', JSON_TYPE, "POST", False),
+        (b'{"query": 5}', JSON_TYPE, "POST", False),
+        (b"{" + ME + b', "variables": []}', JSON_TYPE, "POST", False),
+        (b"{not json", JSON_TYPE, "POST", False),
+        (b"{" + ME + b"}", {"content-type": "text/plain"}, "POST", False),
+        (b"{" + ME + b"}", {**JSON_TYPE, "accept": "multipart/mixed"}, "POST", False),
+        (b"", {}, "GET", False),
+    ],
+)
+async def test_only_plain_json_operations_take_the_short_road(
+    body: bytes, headers: dict[str, str], method: str, plain: bool
+) -> None:
+    found = await PingyiGraphQL._plain_json_operation(_request(body, headers, method))
+    assert (found is not None) == plain
+
+
+async def test_short_and_general_roads_answer_alike(client: httpx.AsyncClient, token: str) -> None:
+    """The same operations, once plain (short road) and once with an extension that
+    sends them through strawberry's general handling: the same status and body."""
+    for query, variables in [
+        ("{ me { username } tenants { nodes { name } } }", {}),
+        ("query($id: ID!) { orgUnit(id: $id) { name } }", {"id": to_global_id("OrgUnit", 2**62)}),
+        ("{ me { usernam } }", {}),
+    ]:
+        answers = []
+        for extensions in (None, {"note": "general"}):
+            payload: dict[str, Any] = {"query": query, "variables": variables}
+            if extensions:
+                payload["extensions"] = extensions
+            response = await client.post("/graphql", json=payload, headers=auth(token))
+            answers.append((response.status_code, response.json()))
+        assert answers[0] == answers[1], answers
