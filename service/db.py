@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_DB_NAME = "pingyi"
 
-Row = NamedTuple  # rows come back as named tuples: `row.name`, like the table's columns
 Params = dict[str, Any] | Sequence[Any] | None
 Statement = str | ClauseElement
 
@@ -131,15 +130,24 @@ class Scope:
     def widened(self, tenant_ids: Iterable[int]) -> Scope:
         return Scope(self.account_id, self.tenant_ids | frozenset(int(t) for t in tenant_ids))
 
-    def set_local(self) -> str:
-        """`SET LOCAL` for both settings. SET takes no bind parameters, so the values are
+    def statements(self) -> list[str]:
+        """`SET LOCAL` of both settings. SET takes no bind parameters, so the values are
         formatted from integers only: nothing a client sends reaches this text."""
         account = "" if self.account_id is None else str(int(self.account_id))
         tenants = ",".join(str(int(t)) for t in sorted(self.tenant_ids))
-        return f"SET LOCAL app.account_id = '{account}'; SET LOCAL app.tenant_ids = '{tenants}'; "
+        return [
+            f"SET LOCAL app.account_id = '{account}'",
+            f"SET LOCAL app.tenant_ids = '{tenants}'",
+        ]
+
+    def set_local(self) -> str:
+        """The same as one piece of SQL text."""
+        return "; ".join(self.statements()) + "; "
 
 
 EMPTY_SCOPE = Scope(None, frozenset())
+_IN_TRANSACTION = psycopg.pq.TransactionStatus.INTRANS
+_IN_FAILED_TRANSACTION = psycopg.pq.TransactionStatus.INERROR
 _SEPARATOR = "\n;\n"
 
 _DIALECT = pg_dialect.dialect()
@@ -180,25 +188,30 @@ class Transaction:
 
     Statements of one request may be issued concurrently (sibling resolvers,
     DataLoaders): they queue, and whatever is queued when the connection is free goes
-    out as one message. A cancelled statement (graphql-core cancels the siblings of a
-    failed non-null field) is cancelled on the server by psycopg, which drains the
-    connection before re-raising, so the connection stays usable and the request
-    rolls back; no task is started per statement.
+    out as one message. A statement whose caller is cancelled before it was sent is not
+    sent; one cancelled while on the wire is cancelled on the server by psycopg, which
+    drains the connection before re-raising, and a writing transaction is then failed,
+    so it can only roll back. No task is started per statement.
+
+    A reading transaction (`write=False`) is read-only on the server too: each message
+    starts with `SET LOCAL transaction_read_only = on`, so a write cannot slip through
+    the implicit per-message transactions that rollback would not undo.
     """
 
     def __init__(
         self, db: Database, scope: Scope, *, write: bool, guard: tuple[str, Params] | None = None
     ) -> None:
         self.db = db
-        self.write = write
+        self._write = write
         # A statement answering one boolean that must be true for this transaction's
-        # work to count; it rides in the first message (see `confirm`).
+        # work to count; it rides in the first message, until it has answered.
         self._guard: tuple[str, Params] | None = guard
         self._stale = False
         self._finished = False
+        self._sent_any = False
         self._scope = scope
         self._scope_sent = False
-        self._begun = False
+        self._begun = False  # a message that starts with BEGIN went (or was going) out
         self._failed = False
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._pending: list[_Pending] = []
@@ -206,8 +219,24 @@ class Transaction:
         self._auth_changes: set[str] = set()
 
     @property
+    def write(self) -> bool:
+        return self._write
+
+    @write.setter
+    def write(self, value: bool) -> None:
+        """The mode may be set until the first message goes out, never after."""
+        if value != self._write and self._sent_any:
+            raise RuntimeError("a transaction's mode is fixed once a statement was sent")
+        self._write = value
+
+    @property
     def scope(self) -> Scope:
         return self._scope
+
+    @property
+    def stale(self) -> bool:
+        """The guard answered false, or could not answer."""
+        return self._stale
 
     def rescope(self, scope: Scope) -> None:
         """Use `scope` from the next statement on (login: the account's home tenant)."""
@@ -231,34 +260,31 @@ class Transaction:
         """Every row of one statement (named tuples); [] for a statement without rows.
 
         A string statement with `params` uses %(name)s placeholders (and %% for a
-        literal %); without `params` it is sent as written."""
+        literal %); without `params` it is sent as written. One statement per call."""
         if isinstance(statement, ClauseElement):
             statement, params = compile_statement(statement)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(statement, params, future))
+        mine = _Pending(statement, params, future)
+        self._pending.append(mine)
         # Whoever holds the lock sends everything queued, its own and its siblings'; the
         # others find their answer ready when their turn comes. If the sender is
         # cancelled, the next in line sends what is left.
-        async with self._lock:
-            if not future.done():
-                await asyncio.sleep(0)  # let the siblings of this tick queue theirs
-                try:
+        try:
+            async with self._lock:
+                if not future.done():
+                    await asyncio.sleep(0)  # let the siblings of this tick queue theirs
                     conn = await self._connection()
-                except BaseException:
-                    # No connection (pool timeout): nobody queued now will be sent.
-                    self._fail_pending(ConnectionUnavailable())
-                    raise
-                while self._pending:
-                    batch, self._pending = self._pending, []
-                    await self._send(conn, batch)
+                    while self._pending:
+                        batch, self._pending = self._pending, []
+                        await self._send(conn, batch)
+        except asyncio.CancelledError:
+            if mine in self._pending:  # not sent yet: it never will be
+                self._pending.remove(mine)
+            raise
+        except BaseException as exc:
+            self._fail_pending(exc if isinstance(exc, Exception) else StatementCancelled())
+            raise
         return future.result()
-
-    def _fail_pending(self, exc: Exception) -> None:
-        pending, self._pending = self._pending, []
-        for item in pending:
-            if not item.future.done():
-                item.future.set_exception(exc)
-                item.future.exception()
 
     async def first(self, statement: Statement, params: Params = None) -> Any | None:
         found = await self.rows(statement, params)
@@ -277,31 +303,28 @@ class Transaction:
     async def execute(self, statement: Statement, params: Params = None) -> None:
         await self.rows(statement, params)
 
-    @property
-    def stale(self) -> bool:
-        """The guard answered false."""
-        return self._stale
-
     async def confirm(self) -> bool:
-        """Whether the guard held; sends it alone if no message has carried it yet (a
-        request that needed no statement)."""
-        if self._guard is not None and not self._stale:
+        """Whether the guard answered true; sends it alone if no message has carried it
+        yet (a request that needed no statement). An error counts as false."""
+        if self._guard is not None and not self._stale and not self._failed:
             async with self._lock:
                 if self._guard is not None:
                     await self._send(await self._connection(), [])
-        return not self._stale
+        return self._guard is None and not self._stale
 
-    def _prefix(self) -> tuple[str, int]:
-        """What must precede the next message, and how many statements that is."""
-        prefix, count = "", 0
-        if self.write and not self._begun:
-            prefix, count = "BEGIN; ", 1
-        if not self.write or not self._scope_sent:
-            prefix += self._scope.set_local()
-            count += 2
-        return prefix, count
+    def _prefix(self) -> list[str]:
+        """The statements that must precede the next message's own."""
+        if not self._write:
+            return ["SET LOCAL transaction_read_only = on", *self._scope.statements()]
+        prefix = [] if self._begun else ["BEGIN"]
+        if not self._scope_sent:
+            prefix += self._scope.statements()
+        return prefix
 
     async def _send(self, conn: psycopg.AsyncConnection[Any], batch: list[_Pending]) -> None:
+        """Send `batch`, with the prefix and the guard while it has not answered, as
+        one message, and give every statement of it its answer (a result or an error).
+        Only the sender's own cancellation is raised from here."""
         try:
             if self._stale:
                 raise GuardFailed()
@@ -311,49 +334,49 @@ class Transaction:
             guard = self._bound_guard(conn)
             if not batch and guard is None:
                 return
-            prefix, skip = self._prefix()
-            statements = [*([guard] if guard else []), *(p.statement for p in batch)]
+            prefix = self._prefix()
+            own = [*([guard] if guard else []), *(p.statement for p in batch)]
             # A newline before each ';' ends a trailing `--` comment of the statement
             # before it, so no statement can swallow the next.
-            message = prefix + _SEPARATOR.join(statements)
-            self.db.observe(message, skip + len(statements))
+            message = _SEPARATOR.join([*prefix, *own])
+            self.db.observe(message, len(prefix) + len(own))
+            self._sent_any = True
+            if self._write and not self._begun:
+                self._begun = True
             try:
-                results = await self._run(conn, message, skip, len(statements))
-            except psycopg.Error:
-                if self.write:
-                    self._begun = self._begun or prefix.startswith("BEGIN")
-                    self._failed = True
+                results = await self._run(conn, message, len(prefix), len(own))
+            except psycopg.Error as exc:
+                if self._write:
                     raise
-                if len(batch) == 1:
+                if guard is not None and not batch:
+                    self._stale = True  # the guard could not answer: nothing is confirmed
+                    raise GuardFailed() from exc
+                if len(own) == 1:
                     raise
-                # One statement of a read batch failed (its implicit transaction took
-                # the others with it): run them one by one so each gets its own answer.
+                # One statement of a read message failed (its implicit transaction took
+                # the others with it): the guard alone, then each statement alone.
+                if self._guard is not None:
+                    await self._send(conn, [])
                 for pending in batch:
                     await self._send(conn, [pending])
                 return
-            if self.write:
-                self._begun = True
+            if self._write:
                 self._scope_sent = True
             if guard is not None:
                 self._guard = None
                 verdict = results.pop(0)
                 if not verdict or verdict[0][0] is not True:
                     self._stale = True
-                    self._failed = self._failed or self.write
                     raise GuardFailed()
             for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(result)
         except BaseException as exc:
-            # Every statement of the batch gets an answer; the sender's own
-            # cancellation goes on up, the siblings see an ordinary error.
+            if self._write:
+                self._failed = True  # whatever happened on the wire, it cannot commit
+            # The sender's own cancellation goes on up; the others see an ordinary error.
             failure = StatementCancelled() if isinstance(exc, asyncio.CancelledError) else exc
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(failure)
-                    # Its waiter may be gone too (cancelled with the request): mark the
-                    # error seen so it is not reported again as never retrieved.
-                    pending.future.exception()
+            _settle(batch, failure)
             if not isinstance(exc, Exception):
                 raise
 
@@ -376,8 +399,8 @@ class Transaction:
             try:
                 text = cursor.mogrify(pending.statement, pending.params)
             except (psycopg.Error, TypeError, ValueError) as exc:
-                self._failed = self._failed or self.write
-                pending.future.set_exception(exc)
+                self._failed = self._failed or self._write
+                _settle([pending], exc)
                 continue
             bound.append(_Pending(text, None, pending.future))
         return bound
@@ -386,6 +409,9 @@ class Transaction:
     async def _run(
         conn: psycopg.AsyncConnection[Any], message: str, skip: int, count: int
     ) -> list[list[Any]]:
+        """The results of the message's last `count` statements (the first `skip` are
+        the prefix). A message giving more or fewer results than statements is refused:
+        a statement text holding two statements would shift every answer after it."""
         async with conn.cursor() as cursor:
             await cursor.execute(message)
             results: list[list[Any]] = []
@@ -396,7 +422,13 @@ class Transaction:
                     )
                 if i >= skip:
                     results.append(await cursor.fetchall() if cursor.description else [])
+            if cursor.nextset():
+                raise psycopg.ProgrammingError("a statement held more than one statement")
             return results
+
+    def _fail_pending(self, exc: Exception) -> None:
+        pending, self._pending = self._pending, []
+        _settle(pending, exc)
 
     # --- lifetime -------------------------------------------------------------------
 
@@ -405,34 +437,55 @@ class Transaction:
             # A straggler after the request ended must not take a connection of its own.
             raise TransactionFailed("transaction already finished")
         if self._conn is None:
-            self._conn = await self.db.getconn()
+            try:
+                self._conn = await self.db.getconn()
+            except BaseException:
+                # No connection (pool timeout): nothing queued now will be sent.
+                self._fail_pending(ConnectionUnavailable())
+                raise
         return self._conn
 
     async def finish(self, *, commit: bool) -> None:
-        """End the transaction (COMMIT or ROLLBACK where one was begun); free the
-        connection. Safe to call more than once."""
+        """End the transaction and free the connection: COMMIT when asked and nothing
+        failed, ROLLBACK otherwise, decided by the connection's own state. Raises
+        TransactionFailed when a commit was asked for and could not be made. Safe to
+        call more than once."""
         if self._finished:
             return
         self._finished = True
         conn, self._conn = self._conn, None
+        ok = commit and not self._failed and not self._stale
         if conn is None:
-            if commit and self._failed:
+            if commit and not ok:
                 raise TransactionFailed("transaction failed before it reached the database")
             return
         try:
-            ok = commit and not self._failed
-            if self._begun:
-                ok = ok and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            status = conn.info.transaction_status
+            if status in (
+                psycopg.pq.TransactionStatus.INTRANS,
+                psycopg.pq.TransactionStatus.INERROR,
+            ):
+                ok = ok and status == psycopg.pq.TransactionStatus.INTRANS
                 self.db.observe("COMMIT" if ok else "ROLLBACK", 1)
                 await conn.execute("COMMIT" if ok else "ROLLBACK")
+            elif self._begun:
+                ok = False  # a BEGIN went out, yet no transaction is open: it was lost
             if commit and not ok:
                 raise TransactionFailed("transaction failed and was rolled back")
             if ok and self._begun and self._auth_changes:
                 for hook in self.db.after_auth_change:
                     hook(frozenset(self._auth_changes))
         finally:
-            self._begun = False
             await self.db.putconn(conn)
+
+
+def _settle(pending: Iterable[_Pending], exc: BaseException) -> None:
+    """Answer every unanswered statement with `exc`, marked as seen: its waiter may be
+    gone too (cancelled with the request)."""
+    for item in pending:
+        if not item.future.done():
+            item.future.set_exception(exc)
+            item.future.exception()
 
 
 class Database:

@@ -36,7 +36,7 @@ def build_state(settings: Settings, owner: str) -> AppState:
     app_url = libpq_url(app_url_for(settings, owner))
     db = Database(app_url, pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout)
     principals = PrincipalCache(app_url, ttl_seconds=settings.principal_cache_seconds)
-    db.after_auth_change.append(principals.invalidate_all)
+    db.after_auth_change.append(principals.apply)
     return AppState(settings=settings, db=db, tokens=tokens, principals=principals)
 
 

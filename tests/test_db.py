@@ -129,7 +129,8 @@ async def test_read_transaction_sends_its_scope_with_every_message(
 
     assert traffic.round_trips == 4
     for message, _ in traffic.messages:
-        assert message.startswith(scope.set_local()), message
+        assert all(setting in message for setting in scope.statements()), message
+        assert "transaction_read_only = on" in message, message  # read-only on the server
         assert "BEGIN" not in message and "COMMIT" not in message, message
 
     # After the transaction, the very connection it used is idle, unscoped and blind.
@@ -171,11 +172,11 @@ async def test_statements_issued_in_one_tick_share_one_message(
     assert [r.n for r in one] == [1]
     assert [r.n for r in two] == [2]
     assert [r.name for r in three] == ["甲镇第一支部"]
-    # ...from one round trip: the scope (two SET LOCAL) and the three statements.
+    # ...from one round trip: read-only, the scope (two SET LOCAL), the three statements.
     assert len(traffic.messages) == 1, traffic.messages
     message, statements = traffic.messages[0]
-    assert statements == 5
-    assert message.startswith(scope.set_local())
+    assert statements == 6
+    assert all(setting in message for setting in scope.statements())
     assert "SELECT 1 AS n" in message and "SELECT 2::int AS n" in message
 
 
@@ -198,7 +199,7 @@ async def test_failing_statement_of_a_read_batch_fails_alone(state: AppState, wo
             assert isinstance(bad, errors.DivisionByZero), bad
             # The sibling still reads under the scope (the retry carries it too).
             assert isinstance(good, list) and good[0].n == expected, good
-            assert traffic.messages[0][1] == 4  # both went out together first
+            assert traffic.messages[0][1] == 5  # both went out together first
         # The transaction is still usable afterwards.
         assert await tx.scalar("SELECT 'still here'") == "still here"
 
@@ -219,7 +220,7 @@ async def test_value_that_cannot_be_bound_fails_only_its_statement(
         assert isinstance(good, list) and [r.v for r in good] == ["a b"]
         assert isinstance(also_good, list) and [r.n for r in also_good] == [7]
         # The unbindable statement never reached the server; its siblings went as one.
-        assert len(traffic.messages) == 1 and traffic.messages[0][1] == 4, traffic.messages
+        assert len(traffic.messages) == 1 and traffic.messages[0][1] == 5, traffic.messages
         assert "\x00" not in traffic.messages[0][0]
 
 
@@ -238,7 +239,7 @@ async def test_write_transaction_commits_when_the_block_completes(
     assert unit.code == code and unit.tenant_id == a
     assert await unit_count(state, a, code) == 1
     assert await audit_count(state, a) == audited + 1  # the change and its audit event
-    assert traffic.messages[0][0].startswith("BEGIN; ")
+    assert traffic.messages[0][0].split("\n")[0] == "BEGIN"
     assert traffic.messages[-1] == ("COMMIT", 1)
     assert sum(m.startswith("BEGIN") for m, _ in traffic.messages) == 1
 
@@ -260,7 +261,7 @@ async def test_write_transaction_that_raises_is_rolled_back(state: AppState, wor
     # ...and after it, neither the row nor its audit event is.
     assert await unit_count(state, a, code) == 0
     assert await audit_count(state, a) == audited
-    assert traffic.messages[0][0].startswith("BEGIN; ")
+    assert traffic.messages[0][0].split("\n")[0] == "BEGIN"
     assert traffic.messages[-1] == ("ROLLBACK", 1)
     assert not any(m == "COMMIT" for m, _ in traffic.messages)
     assert state.db.checked_out() == checked_out  # the connection went back to the pool
@@ -385,3 +386,87 @@ async def test_a_value_that_cannot_be_bound_fails_a_write_transaction(
             await tx.finish(commit=True)
     finally:
         await tx.finish(commit=False)
+
+
+# -- what review found: read-only reads, guard errors, cancellation, one statement each -----
+
+
+async def test_a_reading_transaction_cannot_write(state: AppState, world: World) -> None:
+    """Reads run in implicit per-message transactions that no rollback undoes, so the
+    server refuses writes in them outright."""
+    a = world.units["A"].tenant_id
+    code = f"{world.tag}-ro"
+    async with state.db.transaction(Scope.of(None, [a]), write=False) as tx:
+        with pytest.raises(errors.ReadOnlySqlTransaction):
+            await tx.rows(
+                "INSERT INTO org_units (tenant_id, parent_tenant_id, parent_id, kind, code, name,"
+                " path) VALUES (%(a)s, %(a)s, %(a)s, 'branch', %(code)s, 'x', '/x/')",
+                {"a": a, "code": code},
+            )
+    assert await unit_count(state, a, code) == 0
+
+
+async def test_a_guard_that_cannot_answer_does_not_hold(state: AppState, world: World) -> None:
+    a = world.units["A"].tenant_id
+    for write in (False, True):
+        tx = state.db.begin(Scope.of(None, [a]), write=write, guard=("SELECT 1/0 = 1", None))
+        try:
+            assert not await tx.confirm()
+            if not write:
+                assert tx.stale
+        finally:
+            await tx.finish(commit=False)
+
+
+async def test_a_statement_cancelled_before_it_was_sent_is_not_sent(
+    state: AppState, world: World
+) -> None:
+    a = world.units["A"].tenant_id
+    code = f"{world.tag}-cx"
+    tx = state.db.begin(Scope.of(None, [a]))
+    try:
+        slow = asyncio.create_task(tx.rows("SELECT pg_sleep(0.3)"))
+        await asyncio.sleep(0.05)  # the slow statement holds the connection now
+        late = asyncio.create_task(
+            tx.rows(
+                "INSERT INTO org_units (tenant_id, parent_tenant_id, parent_id, kind, code, name,"
+                " path) VALUES (%(a)s, %(a)s, %(a)s, 'branch', %(code)s, 'x', '/x/')",
+                {"a": a, "code": code},
+            )
+        )
+        await asyncio.sleep(0.05)  # queued behind it
+        late.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await late
+        await slow
+    finally:
+        await tx.finish(commit=True)
+    assert await unit_count(state, a, code) == 0
+
+
+async def test_a_writing_transaction_cancelled_on_the_wire_cannot_commit(
+    state: AppState, world: World
+) -> None:
+    a = world.units["A"].tenant_id
+    tx = state.db.begin(Scope.of(None, [a]))
+    sleeper = asyncio.create_task(tx.rows("SELECT pg_sleep(5)"))
+    await asyncio.sleep(0.2)
+    sleeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
+        await sleeper
+    with pytest.raises(TransactionFailed):
+        await tx.finish(commit=True)
+
+
+async def test_a_statement_text_holding_two_statements_fails_alone(
+    state: AppState, world: World
+) -> None:
+    a = world.units["A"].tenant_id
+    async with state.db.transaction(Scope.of(None, [a]), write=False) as tx:
+        two, other = await asyncio.gather(
+            tx.rows("SELECT 1 AS a; SELECT 2 AS a"),
+            tx.rows("SELECT 3 AS b"),
+            return_exceptions=True,
+        )
+    assert isinstance(two, psycopg.ProgrammingError), two
+    assert isinstance(other, list) and [r.b for r in other] == [3]

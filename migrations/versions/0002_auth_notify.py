@@ -7,8 +7,8 @@ Each process caches principals (account, grants, scope) per login session
   from change; PostgreSQL delivers them after the commit to every listening process,
   which drops what they name: `account:<id>` (the account changed, or one of its role
   assignments came or went), `session:<uuid>` (a login session was revoked or its
-  expiry moved), `tenants` (a tenant scope was created, widening every principal
-  above it).
+  expiry moved), `tenants` (a tenant scope was created, moved or removed, changing
+  the scope of every principal above it).
 - Versions. Delivery is asynchronous, so a request could still meet a stale entry.
   `accounts.auth_version` goes up with every change of the account or its grants,
   and `auth_epoch.n` with every new tenant; a principal remembers both, and the first
@@ -74,9 +74,11 @@ def upgrade() -> None:
             IF TG_OP IN ('INSERT', 'UPDATE') THEN
               UPDATE accounts SET auth_version = auth_version + 1 WHERE id = NEW.account_id;
             END IF;
-          ELSE
+          ELSIF TG_TABLE_NAME = 'tenants' THEN
             UPDATE auth_epoch SET n = n + 1;
             PERFORM pg_notify('pingyi_auth', 'tenants');
+          ELSE
+            RAISE EXCEPTION 'pingyi_notify_auth is not for table %', TG_TABLE_NAME;
           END IF;
           RETURN NULL;
         END $$;
@@ -92,8 +94,8 @@ def upgrade() -> None:
           EXECUTE FUNCTION pingyi_notify_auth();
         CREATE TRIGGER notify_auth AFTER INSERT OR UPDATE OR DELETE ON role_assignments
           FOR EACH ROW EXECUTE FUNCTION pingyi_notify_auth();
-        CREATE TRIGGER notify_auth AFTER INSERT ON tenants
-          FOR EACH STATEMENT EXECUTE FUNCTION pingyi_notify_auth();
+        CREATE TRIGGER notify_auth AFTER INSERT OR DELETE OR UPDATE OF path, parent_id
+          ON tenants FOR EACH STATEMENT EXECUTE FUNCTION pingyi_notify_auth();
         """
     )
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select, text
 from service.audit.chain import GENESIS, event_hash
 from service.audit.models import AuditEvent
 from service.auth.principal import Principal
-from service.db import Transaction
+from service.db import Transaction, TransactionFailed
 
 # Appends to one tenant's chain take turns (pg_advisory_xact_lock(class, tenant)).
 AUDIT_LOCK_CLASS = 7301
@@ -35,7 +35,10 @@ async def record(
     object_id: int | str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one event to `tenant_id`'s chain, in the caller's transaction."""
+    """Append one event to `tenant_id`'s chain, in the caller's transaction (a writing
+    one: the lock must hold from the read of the chain's head to the insert)."""
+    if not tx.write:
+        raise TransactionFailed("audit events are written in a writing transaction")
     # The lock and the read are two statements on purpose: the read must take its
     # snapshot after the lock is held, or it could miss the previous holder's event.
     await tx.execute(

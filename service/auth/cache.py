@@ -6,7 +6,8 @@ triggers on `accounts`, `auth_sessions`, `role_assignments` and `tenants` send a
 PostgreSQL NOTIFY on the channel `pingyi_auth` when their transaction commits, and
 each process LISTENs on its own connection and drops what the payload names.
 
-Two guards keep a stale principal out:
+Three things keep a stale entry from being used (and the request's guard, in
+service/auth/service.py, catches what arrives too late for them):
 - every lookup first applies what has already arrived on the listening socket
   (synchronously, not waiting for the event loop to get round to it);
 - while the listener is not connected (start-up, a lost connection), nothing is
@@ -89,7 +90,8 @@ class PrincipalCache:
         else:
             self._entries.clear()
 
-    def invalidate_all(self, payloads: Iterable[str]) -> None:
+    def apply(self, payloads: Iterable[str]) -> None:
+        """Drop what each payload names (a committing transaction's own changes)."""
         for payload in payloads:
             self.invalidate(payload)
 

@@ -32,7 +32,7 @@ SELECT {", ".join(f"a.{c.strip()}" for c in ACCOUNT_COLUMNS.split(","))},
        coalesce((SELECT json_agg(json_build_array(role, org_path, org_unit_id, tenant_id))
                  FROM grants), '[]'::json) AS grants,
        coalesce((SELECT array_agg(DISTINCT t.id) FROM tenants t, grants g
-                 WHERE t.path LIKE g.org_path || '%%'), '{{}}') AS tenants_below,
+                 WHERE starts_with(t.path, g.org_path)), '{{}}') AS tenants_below,
        coalesce((SELECT array_agg(DISTINCT tenant_id) FROM grants), '{{}}') AS tenants_at
 FROM accounts a JOIN auth_sessions s ON s.account_id = a.id
 WHERE a.id = %(account_id)s AND s.id = %(session_id)s

@@ -140,7 +140,8 @@ class ReadablePaths:
         return bool(self.prefixes)
 
     def sql(self, column: str, name: str = "readable") -> tuple[str, dict[str, str]]:
-        """`(column LIKE %(readable0)s ESCAPE '\\' OR ...)` and its values: prefix tests
+        """`(column LIKE %(readable0)s OR ...)` and its values, each prefix with LIKE's
+        wildcards escaped by backslash (PostgreSQL's default LIKE escape): prefix tests
         that a btree index on a "C"-collated path can serve. An empty scope is FALSE."""
         if not column.replace("_", "").replace(".", "").isalnum():
             raise ValueError(f"bad column {column!r}")

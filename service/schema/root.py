@@ -126,7 +126,13 @@ class PingyiSchema(strawberry.Schema):
             self._prepared.popitem(last=False)
 
     def prepared(self, query: str | None, operation_name: str | None) -> PreparedDocument | None:
-        return self._prepared.get((query, operation_name)) if query else None
+        if not query:
+            return None
+        key = (query, operation_name)
+        found = self._prepared.get(key)
+        if found is not None:
+            self._prepared.move_to_end(key)  # least recently used goes first
+        return found
 
     async def execute(  # type: ignore[override]
         self,

@@ -54,11 +54,11 @@ POLL_SECONDS = 0.01
 async def cache(state: AppState) -> AsyncIterator[PrincipalCache]:
     principals = PrincipalCache(state.db.url, ttl_seconds=60)
     await asyncio.wait_for(principals.wait_connected(), timeout=10)
-    state.db.after_auth_change.append(principals.invalidate_all)
+    state.db.after_auth_change.append(principals.apply)
     try:
         yield principals
     finally:
-        state.db.after_auth_change.remove(principals.invalidate_all)
+        state.db.after_auth_change.remove(principals.apply)
         await principals.stop()
 
 

@@ -8,9 +8,12 @@ connection.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -500,14 +503,54 @@ async def test_a_prepared_document_still_checks_its_variables(
     assert error_codes(wrong_type) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
-async def test_a_prepared_query_is_still_refused_over_get(
-    client: httpx.AsyncClient, token: str, app: Any
+async def test_a_prepared_mutation_is_still_refused_over_get(
+    state: AppState, world: World, client: httpx.AsyncClient
 ) -> None:
-    query = "{ me { username } }"
-    await gql(client, token, query)
-    assert graphql_schema_of(app).prepared(query, None) is not None
-    response = await client.get("/graphql", params={"query": query}, headers=auth(token))
-    assert response.status_code == 405
+    """Even where GET is served (development mode), a mutation prepared by a POST is
+    not run by a GET of the same text: the operation type is checked on every request."""
+    dev = create_app(dataclasses.replace(state, settings=replace(state.settings, dev_mode=True)))
+    transport = httpx.ASGITransport(app=dev)
+    token = await login(client, world.user("orgA"))
+    rename = "mutation($i: RenameOrgUnitInput!) { renameOrgUnit(input: $i) { orgUnit { name } } }"
+    unit = world.gid("a2")
+    async with httpx.AsyncClient(transport=transport, base_url="http://pingyi.test") as c:
+        posted = await gql(c, token, rename, {"i": {"id": unit, "name": "经 POST 改名"}})
+        assert posted["data"]["renameOrgUnit"]["orgUnit"]["name"] == "经 POST 改名"
+        assert graphql_schema_of(dev).prepared(rename, None) is not None
+        response = await c.get(
+            "/graphql",
+            params={
+                "query": rename,
+                "variables": json.dumps({"i": {"id": unit, "name": "经 GET"}}),
+            },
+            headers=auth(token),
+        )
+        assert response.status_code == 400, response.text
+        check = await gql(c, token, "query($id: ID!) { orgUnit(id: $id) { name } }", {"id": unit})
+    assert check["data"]["orgUnit"]["name"] == "经 POST 改名"
+
+
+async def test_one_text_with_two_operations_runs_the_one_named(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    text = (
+        f"query Me{secrets.token_hex(4)} {{ me {{ username }} }} "
+        "query Towns { tenants { nodes { name } } }"
+    )
+    me_name = text.split()[1]
+    for _ in range(2):  # the second round runs both as prepared documents
+        me = await gql_named(client, token, text, me_name)
+        towns = await gql_named(client, token, text, "Towns")
+        assert set(me["data"]) == {"me"}, me
+        assert set(towns["data"]) == {"tenants"}, towns
+
+
+async def gql_named(client: httpx.AsyncClient, token: str, query: str, name: str) -> Any:
+    response = await client.post(
+        "/graphql", json={"query": query, "operationName": name}, headers=auth(token)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 def graphql_schema_of(app: Any) -> Any:

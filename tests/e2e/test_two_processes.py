@@ -1,8 +1,11 @@
 """Revocation across service processes, over real HTTP.
 
 Each process caches principals per login session, so a role revoked (or a session
-ended) through one process must reach every other process before its next request:
-the only thing between them is PostgreSQL's LISTEN/NOTIFY. Two real `uvicorn` processes
+ended) through one process must reach every other process before its next request.
+Two things carry it: PostgreSQL's LISTEN/NOTIFY, which drops the entry in every process
+soon after the commit, and the guard in each cached request's first message, which
+catches a notification that has not arrived yet (tests/auth/test_principal_guard.py
+shows the guard alone). Two real `uvicorn` processes
 serve the app on the test database with the test's signing key; a token issued by one
 is honoured by the other, and a revocation through one is answered by the other on the
 very next request, round after round (so it is not a lucky interleaving).
