@@ -60,6 +60,7 @@ from bench.harness import (
     Dataset,
     Load,
     Row,
+    add_load_options,
     app_role_url,
     decode_org_ids,
     fresh_database,
@@ -581,21 +582,9 @@ def report(results: list[dict[str, Any]], loads: list[Workload]) -> dict[str, An
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get("PINGYI_DATABASE_URL"),
-        help="an owner/superuser URL of a running server: a fresh database is created there "
-        "and dropped at the end (default: $PINGYI_DATABASE_URL, else embedded pgserver)",
-    )
+    add_load_options(p, rounds_help="interleaved rounds (3)")
     p.add_argument("--workload", choices=["w1", "w2", "all"], default="all")
-    p.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
-    p.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
-    p.add_argument("--duration", type=float, default=10, help="seconds measured per run (10)")
-    p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run (2)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
-    p.add_argument("--timeout", type=float, default=5, help="per-request timeout, seconds (5)")
     p.add_argument("--townships", type=int, default=TOWNSHIPS, help=f"({TOWNSHIPS})")
-    p.add_argument("--branches", type=int, default=24, help="branches per township (24)")
     p.add_argument(
         "--peer-pool",
         type=int,
@@ -603,7 +592,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Pingyi's pool; 10 unless set, which is also node-postgres's default)",
     )
     p.add_argument("--no-count", action="store_true", help="skip counting SQL statements")
-    p.add_argument("--json", type=Path, help="also write the results to this file")
     return p
 
 

@@ -10,6 +10,8 @@ endpoint does the same authentication work (the cached principal's guard include
 
 from __future__ import annotations
 
+import argparse
+import os
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -381,3 +383,21 @@ def run_wrk(url: str, script: Path, load: Load, seconds: float) -> dict[str, Any
             result: dict[str, Any] = orjson.loads(line.removeprefix("BENCH_JSON "))
             return result
     raise RuntimeError(f"no result from wrk:\n{done.stdout}\n{done.stderr}")
+
+
+def add_load_options(p: argparse.ArgumentParser, *, rounds_help: str) -> None:
+    """The options both benchmark commands share: the database and the wrk load."""
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("PINGYI_DATABASE_URL"),
+        help="an owner/superuser URL of a running server: a fresh database is created there "
+        "and dropped at the end (default: $PINGYI_DATABASE_URL, else embedded pgserver)",
+    )
+    p.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
+    p.add_argument("--duration", type=float, default=10, help="seconds measured per run (10)")
+    p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run (2)")
+    p.add_argument("--rounds", type=int, default=3, help=rounds_help)
+    p.add_argument("--timeout", type=float, default=5, help="per-request timeout, seconds (5)")
+    p.add_argument("--branches", type=int, default=24, help="branches per township (24)")
+    p.add_argument("--json", type=Path, help="also write the results to this file")
