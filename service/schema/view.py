@@ -169,8 +169,8 @@ class PingyiGraphQL(GraphQL):
             result = await super().execute_operation(
                 request, request_adapter, request_data, ctx, root_value, sub_response
             )
-            results = result if isinstance(result, list) else [result]
-            failed = any(getattr(r, "errors", None) for r in results)
+            # One operation per request: batching is off (strawberry's default).
+            failed = bool(result.errors)
             # A request that sent no statement (answered from the principal alone, or
             # refused before reading) sends the guard now: its answer must count too.
             failed = not await tx.confirm() or failed
