@@ -50,16 +50,33 @@ class Connection(Generic[T]):
         return [edge.node for edge in self.edges]
 
 
+class LazyEdge:
+    """What an `Edge` field resolves from: `node` and `cursor` by attribute, as every
+    basic field is read (service/schema/tuning.py). The cursor is encoded only when a
+    client asks for it; most ask for `pageInfo.endCursor` alone. (`Edge` implements no
+    interface, so graphql-core never checks the object's class.)"""
+
+    __slots__ = ("key", "node")
+
+    def __init__(self, key: int, node: Any) -> None:
+        self.key = key
+        self.node = node
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.key)
+
+
 def connection(page: Page[Any], convert: Callable[[Any], Any]) -> Any:
     """A connection of `page`'s rows, each shown as `convert(row)`; cursors are row ids."""
-    edges = [Edge(cursor=encode_cursor(item.id), node=convert(item)) for item in page.items]
+    items = page.items
     return Connection(
-        edges=edges,
+        edges=[LazyEdge(item.id, convert(item)) for item in items],  # type: ignore[misc]
         page_info=PageInfo(
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=encode_cursor(items[0].id) if items else None,
+            end_cursor=encode_cursor(items[-1].id) if items else None,
         ),
     )
 

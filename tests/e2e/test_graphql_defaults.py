@@ -392,6 +392,20 @@ async def test_page_limits_that_hold(
     assert body["data"]["tenants"]["nodes"] == [{"name": "乙镇"}]
 
 
+async def test_an_edge_cursor_continues_after_its_edge(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    page = "query($a: String) { tenants(first: 2, after: $a) { edges { cursor node { name } }"
+    page += " pageInfo { startCursor endCursor } } }"
+    body = await gql(client, token, page, {"a": None})
+    edges = body["data"]["tenants"]["edges"]
+    info = body["data"]["tenants"]["pageInfo"]
+    assert [e["node"]["name"] for e in edges] == ["甲镇", "乙镇"]
+    assert (info["startCursor"], info["endCursor"]) == (edges[0]["cursor"], edges[1]["cursor"])
+    after_first = await gql(client, token, page, {"a": edges[0]["cursor"]})
+    assert [e["node"]["name"] for e in after_first["data"]["tenants"]["edges"]] == ["乙镇"]
+
+
 # -- errors: coded ones kept, unexpected ones masked ---------------------------------------
 
 
