@@ -1,16 +1,23 @@
-"""The CLI's first-day commands: create-admin and the demo county."""
+"""The CLI's first-day commands: create-admin, the demo county, serve with workers."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import psycopg
 
 from service.app import AppState
+from service.config import Settings
 from service.demo import DEMO_PASSWORD, load_demo
 from tests.conftest import TestDatabase
-from tests.support import gql, login, run_cli
+from tests.support import PASSWORD, World, gql, login, run_cli
 
 
 def test_create_admin_makes_a_system_admin_at_the_root_once(
@@ -60,3 +67,58 @@ async def test_demo_county_has_all_tenant_kinds_branches_and_a_login_per_role(
     token = await login(client, "cg.secretary", DEMO_PASSWORD)
     body = await gql(client, token, "{ tenants { nodes { name } } }")
     assert [n["name"] for n in body["data"]["tenants"]["nodes"]] == ["城关镇"]
+
+
+def test_serve_with_two_workers_answers_from_both(
+    database: TestDatabase, world: World, settings: Settings
+) -> None:
+    """`pingyi serve --workers 2`: two worker processes behind one port, each with its own
+    pool, caches and listener, answering the same logins and queries."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "PINGYI_DATABASE_URL": database.owner_url,
+        "PINGYI_DATA_DIR": str(settings.data_dir),
+        "PINGYI_JWT_PRIVATE_KEY_FILE": str(settings.jwt_private_key_file),
+    }
+    server = subprocess.Popen(  # noqa: S603 (the tests' own arguments)
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            token = client.post(
+                "/auth/token", data={"username": world.user("secA"), "password": PASSWORD}
+            ).json()["access_token"]
+            for _ in range(20):  # new connections: the kernel spreads them over both
+                with httpx.Client(base_url=base, timeout=10) as fresh:
+                    body = fresh.post(
+                        "/graphql",
+                        json={"query": "{ me { username } }"},
+                        headers={"Authorization": f"Bearer {token}"},
+                    ).json()
+                assert body == {"data": {"me": {"username": world.user("secA")}}}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            output, _ = server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            output, _ = server.communicate()
+    started = [line for line in output.splitlines() if "Started server process" in line]
+    assert len(started) == 2, output
