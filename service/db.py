@@ -14,11 +14,12 @@ them. Every message is a *simple query* with the values bound client-side by psy
 escaping, so the tenant scope (`SET LOCAL`, which takes no parameters) travels in the
 same network round trip as the first statement that needs it:
 
-- a read-only request (a GraphQL query) sends `SET LOCAL …; SET LOCAL …; SELECT …` per
-  round trip, an implicit transaction each. Under READ COMMITTED every statement takes
-  its own snapshot anyway, so this reads exactly what one explicit transaction would,
-  and needs no BEGIN or COMMIT. Statements that resolvers issue in the same tick of the
-  event loop (sibling fields, DataLoaders) share one message;
+- a read-only request (a GraphQL query) sends `SET LOCAL transaction_read_only = on;
+  SET LOCAL …; SET LOCAL …; SELECT …` per round trip, an implicit read-only transaction
+  each. Under READ COMMITTED every statement takes its own snapshot anyway, so this
+  reads exactly what one explicit transaction would, and needs no BEGIN or COMMIT.
+  Statements that resolvers issue in the same tick of the event loop (sibling fields,
+  DataLoaders) share one message;
 - a writing request (a mutation, the CLI, login) opens an explicit transaction with its
   first message (`BEGIN; SET LOCAL …; SET LOCAL …; INSERT …`) and ends with one COMMIT
   or ROLLBACK.
