@@ -21,10 +21,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth.cache import PrincipalCache
+from service.auth.errors import INVALID_TOKEN
 from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService
 from service.config import Settings
 from service.db import Database
+from service.errors import REQUEST_TOO_LARGE, DomainError
 from service.migrate import head_revision
 from service.schema.root import build_schema
 from service.schema.view import PingyiGraphQL
@@ -64,9 +66,10 @@ class AppState:
     metrics: Metrics = field(default_factory=Metrics)
 
 
-def _json_error(send_status: int, code: str, message: str) -> JSONResponse:
+def _json_error(exc: DomainError) -> JSONResponse:
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=send_status
+        {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
+        status_code=exc.http_status,
     )
 
 
@@ -104,7 +107,7 @@ class EdgeMiddleware:
             limit = state.settings.max_body_bytes
             declared = headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                await _json_error(413, "REQUEST_TOO_LARGE", f"请求体超过 {limit} 字节上限")(
+                await _json_error(REQUEST_TOO_LARGE.error(limit=limit))(
                     scope, receive, send_with_id
                 )
                 return
@@ -117,16 +120,12 @@ class EdgeMiddleware:
                     else None
                 )
                 if claims is None:
-                    await _json_error(401, "UNAUTHENTICATED", "登录已失效或令牌无效，请重新登录")(
-                        scope, receive, send_with_id
-                    )
+                    await _json_error(INVALID_TOKEN.error())(scope, receive, send_with_id)
                     return
                 scope["pingyi.claims"] = claims
             await self.app(scope, _limited(receive, limit), send_with_id)
         except BodyTooLarge:
-            await _json_error(413, "REQUEST_TOO_LARGE", f"请求体超过 {limit} 字节上限")(
-                scope, receive, send_with_id
-            )
+            await _json_error(REQUEST_TOO_LARGE.error(limit=limit))(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "other"

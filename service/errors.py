@@ -67,6 +67,7 @@ INVALID_CURSOR = ErrorCode("INVALID_CURSOR", "分页游标无效")
 INVALID_PAGE_SIZE = ErrorCode("INVALID_PAGE_SIZE", "每页条数至少为 1")
 PAGE_SIZE_EXCEEDED = ErrorCode("PAGE_SIZE_EXCEEDED", "每页最多 {maximum} 条")
 INVALID_REQUEST = ErrorCode("INVALID_REQUEST", "请求格式无效")
+REQUEST_TOO_LARGE = ErrorCode("REQUEST_TOO_LARGE", "请求体超过 {limit} 字节上限", 413)
 
 
 def not_found(what: str = "对象") -> DomainError:

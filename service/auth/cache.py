@@ -43,8 +43,6 @@ class PrincipalCache:
         self.max_entries = max_entries
         self.generation = 0
         self.live = False
-        self.hits = 0
-        self.misses = 0
         self._entries: OrderedDict[uuid.UUID, tuple[Principal, float]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
@@ -56,14 +54,11 @@ class PrincipalCache:
         self.drain()
         entry = self._entries.get(session_id)
         if entry is None or not self.live:
-            self.misses += 1
             return None
         principal, valid_until = entry
         if time.time() >= valid_until:
             del self._entries[session_id]
-            self.misses += 1
             return None
-        self.hits += 1
         return principal
 
     def put(self, principal: Principal, *, session_expires_at: float, generation: int) -> None:

@@ -13,9 +13,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from service.auth.models import Account, AuthSession, LoginFailure
 from service.db import Transaction
 
-ACCOUNT_COLUMNS = (
-    "id, username, display_name, home_tenant_id, home_org_unit_id, is_active, created_at"
+# An account as the service reads it: everything but the password hash.
+ACCOUNT_FIELDS = (
+    "id",
+    "username",
+    "display_name",
+    "home_tenant_id",
+    "home_org_unit_id",
+    "is_active",
+    "created_at",
 )
+ACCOUNT_COLUMNS = ", ".join(ACCOUNT_FIELDS)
 
 # The principal of a request, in one statement: the account, whether the session is
 # live and until when, the grants, and the tenants they reach (a grant reaches its own
@@ -25,7 +33,7 @@ WITH grants AS (
   SELECT role, org_path, org_unit_id, tenant_id FROM role_assignments
   WHERE account_id = %(account_id)s
 )
-SELECT {", ".join(f"a.{c.strip()}" for c in ACCOUNT_COLUMNS.split(","))},
+SELECT {", ".join(f"a.{c}" for c in ACCOUNT_FIELDS)},
        a.auth_version, (SELECT n FROM auth_epoch) AS auth_epoch,
        (s.revoked_at IS NULL AND s.expires_at > now()) AS session_live,
        extract(epoch FROM s.expires_at)::float8 AS session_expires_at,
@@ -144,7 +152,7 @@ async def insert_account(tx: Transaction, **values: Any) -> Any | None:
         pg_insert(Account)
         .values(**values)
         .on_conflict_do_nothing()
-        .returning(*[Account.__table__.c[c.strip()] for c in ACCOUNT_COLUMNS.split(",")])
+        .returning(*[Account.__table__.c[c] for c in ACCOUNT_FIELDS])
     )
 
 

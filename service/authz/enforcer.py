@@ -160,9 +160,7 @@ def _like_prefix(path: str) -> str:
 def readable_paths(principal: Principal, action: Action) -> ReadablePaths:
     """The paths under which `principal` may do `action`, without paths inside others."""
     auth = authorizer()
-    allowed = sorted(
-        {g.org_path for g in principal.grants if auth.allowed(principal, action, g.org_path)}
-    )
+    allowed = {g.org_path for g in principal.grants if auth.allowed(principal, action, g.org_path)}
     return ReadablePaths(tuple(_outermost(allowed)))
 
 

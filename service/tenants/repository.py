@@ -19,11 +19,11 @@ from service.pagination import Page, PageRequest, keyset
 from service.tenants.models import OrgUnit, Tenant
 from service.tenants.rules import TENANT_KINDS, OrgUnitKind
 
-COLUMNS = (
-    "tenant_id, id, parent_tenant_id, parent_id, kind, code, name, path, archived_at, "
-    "created_at, updated_at, version"
-)
-_C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in COLUMNS.split(","))
+# Every column of org_units, as the model declares them: a unit row reads the same
+# whether a plain read or a RETURNING produced it.
+FIELDS = tuple(column.name for column in OrgUnit.__table__.columns)
+COLUMNS = ", ".join(FIELDS)
+_C_COLUMNS = ", ".join(f"c.{name}" for name in FIELDS)
 _TENANT_KINDS = tuple(sorted(k.value for k in TENANT_KINDS))
 
 
