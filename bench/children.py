@@ -36,7 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +53,13 @@ from bench.harness import (
     add_load_options,
     children_route,
     fresh_database,
+    migrated,
     run_wrk,
     say,
     seed,
     write_wrk_script,
 )
 from service.app import create_app
-from service.config import Settings
-from service.migrate import migrate
 from service.runtime import build_state
 from service.schema.ids import to_global_id
 from service.schema.root import VALIDATION_CACHE_SIZE
@@ -424,17 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     per_run = args.warmup + args.duration
     ttl = max(3600, int(4 * args.rounds * per_run) + 600)  # outlive the whole run
     with fresh_database(args.database_url, workdir) as owner:
-        settings = replace(
-            Settings.from_env(),
-            database_url=owner,
-            app_database_url=None,
-            data_dir=workdir,
-            jwt_private_key_file=workdir / "jwt-signing-key.pem",
-            access_token_ttl=ttl,
-            dev_mode=False,
-        )
-        say("migrating ...")
-        migrate(owner, settings)
+        settings = migrated(owner, workdir, token_ttl=ttl)
         say(f"seeding {TOWNSHIPS} townships x {args.branches} branches ...")
         dataset = asyncio.run(seed(settings, owner, townships=TOWNSHIPS, branches=args.branches))
         fixture = fixture_of(dataset)

@@ -64,6 +64,7 @@ from bench.harness import (
     app_role_url,
     decode_org_ids,
     fresh_database,
+    migrated,
     run_wrk,
     say,
     seed,
@@ -71,7 +72,6 @@ from bench.harness import (
 )
 from bench.pgcount import StatementCounter
 from service.config import Settings
-from service.migrate import migrate
 from service.schema.ids import to_global_id
 
 PEER_DIR = Path(__file__).resolve().parent / "peer"
@@ -642,17 +642,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, workdir: Path, ttl: int) -> int:
     with fresh_database(args.database_url, workdir) as owner:
-        settings = replace(
-            Settings.from_env(),
-            database_url=owner,
-            app_database_url=None,
-            data_dir=workdir,
-            jwt_private_key_file=workdir / "jwt-signing-key.pem",
-            access_token_ttl=ttl,
-            dev_mode=False,
-        )
-        say("migrating ...")
-        migrate(owner, settings)
+        settings = migrated(owner, workdir, token_ttl=ttl)
         say(f"seeding {args.townships} townships x {args.branches} branches ...")
         ds = asyncio.run(
             seed(

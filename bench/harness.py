@@ -16,7 +16,7 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from service.authz.service import assign_role
 from service.config import Settings
 from service.db import Scope, create_database_if_missing, libpq_url, start_embedded
 from service.errors import DomainError
+from service.migrate import migrate
 from service.runtime import build_state
 from service.schema.ids import from_global_id, to_global_id
 from service.tenants.rules import OrgUnitKind
@@ -136,10 +137,10 @@ async def seed(
     tag = "b" + secrets.token_hex(3)
     K = OrgUnitKind
     try:
-        async with state.db.transaction() as session:
-            op = await operator_principal(session, name="bench")
+        async with state.db.transaction() as tx:
+            op = await operator_principal(tx, name="bench")
             county = await create_org_unit(
-                session, op, parent_id=root[0], kind=K.COUNTY, code=f"{tag}-c", name="基准县"
+                tx, op, parent_id=root[0], kind=K.COUNTY, code=f"{tag}-c", name="基准县"
             )
             towns: list[Any] = []
             kids: list[Any] = []
@@ -147,16 +148,16 @@ async def seed(
             for t in range(townships):
                 if archived_township and t == 2:
                     archived_town = await create_org_unit(
-                        session,
+                        tx,
                         op,
                         parent_id=county.id,
                         kind=K.TOWNSHIP,
                         code=f"{tag}-tx",
                         name="基准已撤并镇",
                     )
-                    await archive_org_unit(session, op, unit_id=archived_town.id)
+                    await archive_org_unit(tx, op, unit_id=archived_town.id)
                 town = await create_org_unit(
-                    session,
+                    tx,
                     op,
                     parent_id=county.id,
                     kind=K.TOWNSHIP,
@@ -166,7 +167,7 @@ async def seed(
                 towns.append(town)
                 for b in range(branches):
                     unit = await create_org_unit(
-                        session,
+                        tx,
                         op,
                         parent_id=town.id,
                         kind=K.BRANCH,
@@ -176,44 +177,19 @@ async def seed(
                     if t == 0:
                         kids.append(unit)
             # An archived branch in the measured page: every side must skip it.
-            await archive_org_unit(session, op, unit_id=kids[2].id)
-            secretary = await create_account(
-                session,
-                op,
-                username=f"{tag}.secretary",
-                display_name="基准党委书记",
-                password=PASSWORD,
-                home_org_unit_id=towns[0].id,
-            )
-            await assign_role(
-                session,
-                op,
-                account_id=secretary.id,
-                role=Role.COMMITTEE_SECRETARY,
-                org_unit_id=towns[0].id,
+            await archive_org_unit(tx, op, unit_id=kids[2].id)
+            secretary = await _login(
+                tx, op, f"{tag}.secretary", "基准党委书记", Role.COMMITTEE_SECRETARY, towns[0]
             )
             organizer_name: str | None = None
             if organizer:
-                account = await create_account(
-                    session,
-                    op,
-                    username=f"{tag}.organizer",
-                    display_name="基准组织部",
-                    password=PASSWORD,
-                    home_org_unit_id=county.id,
+                organizer_name = await _login(
+                    tx, op, f"{tag}.organizer", "基准组织部", Role.COUNTY_ORGANIZER, county
                 )
-                await assign_role(
-                    session,
-                    op,
-                    account_id=account.id,
-                    role=Role.COUNTY_ORGANIZER,
-                    org_unit_id=county.id,
-                )
-                organizer_name = account.username
             active = [u for i, u in enumerate(kids) if i != 2][:PAGE]
             tenant_units = sorted(towns, key=lambda u: u.id)[:PAGE]
             return Dataset(
-                secretary=secretary.username,
+                secretary=secretary,
                 organizer=organizer_name,
                 county_id=county.id,
                 town_ids=[u.id for u in towns],
@@ -224,6 +200,15 @@ async def seed(
             )
     finally:
         await state.db.dispose()
+
+
+async def _login(tx: Any, op: Any, username: str, shown: str, role: Role, unit: Any) -> str:
+    """An account at `unit` holding `role` there, password PASSWORD; its username."""
+    account = await create_account(
+        tx, op, username=username, display_name=shown, password=PASSWORD, home_org_unit_id=unit.id
+    )
+    await assign_role(tx, op, account_id=account.id, role=role, org_unit_id=unit.id)
+    return str(account.username)
 
 
 # --------------------------------------------------------------------------- bare endpoints
@@ -401,3 +386,20 @@ def add_load_options(p: argparse.ArgumentParser, *, rounds_help: str) -> None:
     p.add_argument("--timeout", type=float, default=5, help="per-request timeout, seconds (5)")
     p.add_argument("--branches", type=int, default=24, help="branches per township (24)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
+
+
+def migrated(owner: str, workdir: Path, *, token_ttl: int = 3600) -> Settings:
+    """The benchmark's settings for a fresh database (its own data directory, signing
+    key and token lifetime; the rest as the service reads them), after migrating it."""
+    settings = replace(
+        Settings.from_env(),
+        database_url=owner,
+        app_database_url=None,
+        data_dir=workdir,
+        jwt_private_key_file=workdir / "jwt-signing-key.pem",
+        access_token_ttl=token_ttl,
+        dev_mode=False,
+    )
+    say("migrating ...")
+    migrate(owner, settings)
+    return settings

@@ -29,14 +29,11 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 
-from bench.harness import app_role_url, fresh_database, say, seed
-from service.config import Settings
-from service.migrate import migrate
+from bench.harness import app_role_url, fresh_database, migrated, say, seed
 
 PAGE = (
     "SELECT id, name, kind FROM org_units WHERE parent_id = %(parent)s "
@@ -53,8 +50,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="pingyi-roundtrip-"))
     try:
         with fresh_database(args.database_url, workdir) as owner:
-            settings = replace(Settings(), data_dir=workdir, database_url=owner)
-            migrate(owner, settings)
+            settings = migrated(owner, workdir)
             data = asyncio.run(seed(settings, owner, townships=1, branches=24))
             with psycopg.connect(owner) as conn:
                 found = conn.execute(
