@@ -39,6 +39,9 @@ class Settings:
     port: int = 8000
     # Tokens
     jwt_private_key_file: Path | None = None
+    # Master key of the personal-data field encryption (SM4-GCM, SM3-HMAC); None -> a
+    # key generated into data_dir on first start
+    field_key_file: Path | None = None
     jwt_issuer: str = "pingyi"
     jwt_audience: str = "pingyi-api"
     access_token_ttl: int = 900
@@ -61,10 +64,14 @@ class Settings:
     principal_cache_seconds: int = 60
     # uvicorn worker processes of `pingyi serve`
     workers: int = 1
+    # Member ledger uploads (.xlsx): bytes and data rows at most
+    max_upload_bytes: int = 20 * 2**20
+    max_import_rows: int = 100_000
 
     @classmethod
     def from_env(cls) -> Settings:
         key_file = os.environ.get("PINGYI_JWT_PRIVATE_KEY_FILE")
+        field_key_file = os.environ.get("PINGYI_FIELD_KEY_FILE")
         data_dir = os.environ.get("PINGYI_DATA_DIR")
         return cls(
             database_url=os.environ.get("PINGYI_DATABASE_URL") or None,
@@ -75,6 +82,7 @@ class Settings:
             host=os.environ.get("PINGYI_HOST", "127.0.0.1"),
             port=_env_int("PINGYI_PORT", 8000),
             jwt_private_key_file=Path(key_file) if key_file else None,
+            field_key_file=Path(field_key_file) if field_key_file else None,
             jwt_issuer=os.environ.get("PINGYI_JWT_ISSUER", "pingyi"),
             jwt_audience=os.environ.get("PINGYI_JWT_AUDIENCE", "pingyi-api"),
             access_token_ttl=_env_int("PINGYI_ACCESS_TOKEN_TTL", 900),
@@ -92,4 +100,6 @@ class Settings:
             db_pool_timeout=float(_env_int("PINGYI_DB_POOL_TIMEOUT", 10)),
             principal_cache_seconds=_env_int("PINGYI_PRINCIPAL_CACHE_SECONDS", 60),
             workers=_env_int("PINGYI_WORKERS", 1),
+            max_upload_bytes=_env_int("PINGYI_MAX_UPLOAD_BYTES", 20 * 2**20),
+            max_import_rows=_env_int("PINGYI_MAX_IMPORT_ROWS", 100_000),
         )

@@ -8,6 +8,7 @@ from service.app import AppState, create_app
 from service.auth.cache import PrincipalCache
 from service.auth.tokens import TokenService, load_or_create_key
 from service.config import Settings
+from service.crypto import FieldCipher, install, load_or_create_master_key
 from service.db import Database, app_url_for, libpq_url, start_embedded
 from service.migrate import migrate
 
@@ -25,7 +26,15 @@ def prepare_database(settings: Settings) -> str:
     return url
 
 
+def install_field_cipher(settings: Settings) -> None:
+    """Open the personal-data master key (generated into the data directory when the
+    settings name no file and none is there yet) and make it the process's cipher."""
+    key_file = settings.field_key_file or settings.data_dir / "field-master-key"
+    install(FieldCipher(load_or_create_master_key(key_file)))
+
+
 def build_state(settings: Settings, owner: str) -> AppState:
+    install_field_cipher(settings)
     key_file = settings.jwt_private_key_file or settings.data_dir / "jwt-signing-key.pem"
     tokens = TokenService(
         load_or_create_key(key_file),

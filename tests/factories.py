@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import secrets
+from datetime import date, timedelta
 from typing import Any
 
 from service.auth.passwords import hash_password
@@ -20,6 +21,8 @@ from service.auth.service import register_account
 from service.authz.roles import Role
 from service.authz.service import assign_role
 from service.db import Transaction
+from service.members.rules import MemberCategory, birth_date_from_id, id_check_digit
+from service.members.service import NewMember, add_member
 from service.tenants.rules import OrgUnitKind
 from service.tenants.service import create_org_unit
 
@@ -89,3 +92,46 @@ async def account(
             org_unit_id=where if isinstance(where, int) else where.id,
         )
     return created
+
+
+def id_number(birth: date | None = None, *, serial: int | None = None) -> str:
+    """A valid ID-card number (GB 11643 check digit), unique per call unless `serial`."""
+    born = birth or date(1980, 1, 1) + timedelta(days=next(_serial) % 9000)
+    seq = serial if serial is not None else next(_serial) % 1000
+    first17 = f"511302{born:%Y%m%d}{seq:03d}"
+    return first17 + id_check_digit(first17)
+
+
+async def member(
+    tx: Transaction,
+    op: Principal,
+    *,
+    branch: Any,
+    name: str | None = None,
+    id_number: str | None = None,
+    joined_on: date | None = None,
+    category: MemberCategory = MemberCategory.FULL,
+    phone: str | None = "13812345678",
+    is_mobile: bool = False,
+    tracked_since: date | None = None,
+    **extra: Any,
+) -> Any:
+    """A member of `branch` (a row or an id), through the ledger's own service."""
+    number = id_number or globals()["id_number"]()
+    born = birth_date_from_id(number)
+    assert born is not None
+    return await add_member(
+        tx,
+        op,
+        NewMember(
+            branch_id=branch if isinstance(branch, int) else branch.id,
+            name=name or unique("党员"),
+            id_number=number,
+            joined_on=joined_on or date(born.year + 25, 7, 1),
+            category=category,
+            phone=phone,
+            is_mobile=is_mobile,
+            tracked_since=tracked_since,
+            **extra,
+        ),
+    )

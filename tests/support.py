@@ -17,6 +17,7 @@ from service.app import AppState
 from service.auth.service import operator_principal
 from service.authz.roles import Role
 from service.db import Database
+from service.members.service import link_account
 from service.schema.ids import to_global_id
 from service.tenants import repository as units
 from service.tenants.rules import OrgUnitKind
@@ -33,6 +34,7 @@ class World:
     tag: str
     units: dict[str, Any] = field(default_factory=dict)
     accounts: dict[str, int] = field(default_factory=dict)
+    members: dict[str, Any] = field(default_factory=dict)
 
     def gid(self, unit: str) -> str:
         return to_global_id("OrgUnit", self.units[unit].id)
@@ -43,11 +45,15 @@ class World:
     def account_gid(self, who: str) -> str:
         return to_global_id("Account", self.accounts[who])
 
+    def member_gid(self, who: str) -> str:
+        return to_global_id("Member", self.members[who].id)
+
 
 async def build_world(state: AppState) -> World:
     """county > townships A and B; A has branches a1, a2 and general branch ag > a3;
     B has branch b1. Accounts: county organizer, security admin and auditor at the
-    county; secretary and organizer of A and B; branch secretary and member of a1."""
+    county; secretary and organizer of A and B; branch secretary and member of a1.
+    Members: memA1 (linked to the account memA1) and otherA1 in a1, memB1 in b1."""
     tag = "t" + secrets.token_hex(4)
     world = World(tag=tag)
     async with state.db.transaction() as tx:
@@ -94,6 +100,14 @@ async def build_world(state: AppState) -> World:
                 role=role,
             )
             world.accounts[who] = account.id
+
+        for who, branch in (("memA1", "a1"), ("otherA1", "a1"), ("memB1", "b1")):
+            world.members[who] = await factories.member(
+                tx, op, branch=world.units[branch], name=f"{who}同志"
+            )
+        await link_account(
+            tx, op, member_id=world.members["memA1"].id, account_id=world.accounts["memA1"]
+        )
     return world
 
 

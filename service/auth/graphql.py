@@ -10,6 +10,7 @@ from strawberry.types import Info
 from service.auth.service import create_account, get_account
 from service.authz.graphql import RoleAssignment
 from service.authz.service import list_account_roles
+from service.members.graphql import Member, load_account_members
 from service.schema.context import Context
 from service.schema.ids import from_global_id, to_global_id
 from service.schema.relay import Connection, Node, connection, register_node
@@ -38,6 +39,11 @@ class Account(Node):
     async def home_org_unit(self, info: Info[Context, None]) -> OrgUnit | None:
         row = await info.context.loader(load_org_units).load(self.row.home_org_unit_id)
         return OrgUnit.of(row) if row is not None else None
+
+    @strawberry.field(description="该账号关联的党员档案：本人的总可见，他人的须有台账查看权")
+    async def member(self, info: Info[Context, None]) -> Member | None:
+        row = await info.context.loader(load_account_members).load(self.row.id)
+        return Member.of(row) if row is not None else None
 
     @strawberry.field(description="该账号的角色任命（仅含当前用户有权查看的组织）")
     async def role_assignments(

@@ -114,16 +114,24 @@ def authorizer() -> Authorizer:
     return _authorizer
 
 
-def require(principal: Principal, action: Action, org_path: str, *, what: str = "组织") -> None:
+def require(
+    principal: Principal,
+    action: Action,
+    org_path: str,
+    *,
+    what: str = "组织",
+    seen_with: Action = OrgUnitAction.READ,
+) -> None:
     """Raise unless `principal` may do `action` at the unit with path `org_path`.
 
-    A unit the principal may not even read answers NOT_FOUND, like a missing one, so
-    that ids reveal nothing; a readable unit answers FORBIDDEN.
+    An object the principal may not even see (`seen_with` at its unit: reading the unit
+    for the unit itself, reading the ledger for a member) answers NOT_FOUND, like a
+    missing one, so that ids reveal nothing; a visible one answers FORBIDDEN.
     """
     auth = authorizer()
     if auth.allowed(principal, action, org_path):
         return
-    if action is not OrgUnitAction.READ and auth.allowed(principal, OrgUnitAction.READ, org_path):
+    if action is not seen_with and auth.allowed(principal, seen_with, org_path):
         raise forbidden()
     raise not_found(what)
 

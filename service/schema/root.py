@@ -34,6 +34,7 @@ from service.auth.graphql import Account, AuthMutation, AuthQuery
 from service.authz.graphql import AuthzMutation, RoleAssignment
 from service.config import Settings
 from service.errors import DomainError
+from service.members.graphql import Member, MembersMutation, MembersQuery
 from service.schema.context import Context
 from service.schema.limits import (
     CachedDocuments,
@@ -60,8 +61,8 @@ class NodeQuery:
 
 
 # Field order is the order of the parts: the exported schema keeps its shape.
-Query = merge_types("Query", (AuthQuery, NodeQuery, TenantsQuery))
-Mutation = merge_types("Mutation", (TenantsMutation, AuthMutation, AuthzMutation))
+Query = merge_types("Query", (AuthQuery, NodeQuery, TenantsQuery, MembersQuery))
+Mutation = merge_types("Mutation", (TenantsMutation, AuthMutation, AuthzMutation, MembersMutation))
 
 
 class SettlingExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -237,7 +238,7 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
     schema = PingyiSchema(
         query=query,
         mutation=Mutation,
-        types=[OrgUnit, Account, RoleAssignment],
+        types=[OrgUnit, Account, RoleAssignment, Member],
         config=StrawberryConfig(
             disable_field_suggestions=not settings.dev_mode,
             name_converter=CachedNameConverter(),

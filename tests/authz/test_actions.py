@@ -16,6 +16,11 @@ from collections import Counter
 import service.audit.actions
 import service.auth.actions
 import service.authz.actions
+import service.dues.actions
+import service.meetings.actions
+import service.members.actions
+import service.registration.actions
+import service.sanctions.actions
 import service.tenants.actions
 from service.authz import authorizer
 from service.authz.actions import Action
@@ -25,6 +30,11 @@ DOMAIN_MODULES = (
     service.audit.actions,
     service.auth.actions,
     service.authz.actions,
+    service.dues.actions,
+    service.meetings.actions,
+    service.members.actions,
+    service.registration.actions,
+    service.sanctions.actions,
     service.tenants.actions,
 )
 

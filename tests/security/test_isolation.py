@@ -54,10 +54,11 @@ from service.pagination import encode_cursor
 from service.schema.ids import to_global_id
 from service.schema.limits import alias_limit_rule, depth_limit_rule
 from service.schema.root import build_schema
+from tests import factories
 from tests.support import PASSWORD, World, build_world, error_codes, gql, login
 
 # The kinds of node a global id can name, and an id of each that cannot exist.
-KINDS = ("OrgUnit", "Account", "RoleAssignment")
+KINDS = ("OrgUnit", "Account", "RoleAssignment", "Member")
 MISSING_LOCAL_ID = 2**62
 
 # Which kind of id an ID argument (or input field) carries, by its name. `None`: any node
@@ -70,6 +71,9 @@ ID_ARG_KINDS: dict[str, str | None] = {
     "homeOrgUnitId": "OrgUnit",
     "accountId": "Account",
     "roleAssignmentId": "RoleAssignment",
+    "branchId": "OrgUnit",
+    "toBranchId": "OrgUnit",
+    "memberId": "Member",
 }
 
 # Enum values that make a plausible request (a member at a branch, a branch below a
@@ -165,6 +169,9 @@ class Walker:
                 "password": PASSWORD,
                 "after": encode_cursor(0),  # from the very start: every id is after it
                 "nameContains": "乙",
+                "idNumber": factories.id_number(),
+                "phone": "13800000000",
+                "reason": "走查事由",
             }
             return strings.get(name, "乙")
         if type_name == "Int":
@@ -173,6 +180,8 @@ class Walker:
             return 1.0
         if type_name == "Boolean":
             return True
+        if type_name == "Date":
+            return "2020-07-01"
         raise WalkerGap(f"argument `{name}` of scalar type {type_name}: teach the walker a value")
 
     def _value(
@@ -399,13 +408,21 @@ def world_ids(world: World, owner_conn: psycopg.Connection[Any]) -> Ids:
         *b_units,
         *b_accounts,
         *b_roles,
+        "memB1同志",
+        world.member_gid("memB1"),
     ]
     return Ids(
-        b={"OrgUnit": b_units, "Account": b_accounts, "RoleAssignment": b_roles},
+        b={
+            "OrgUnit": b_units,
+            "Account": b_accounts,
+            "RoleAssignment": b_roles,
+            "Member": [world.member_gid("memB1")],
+        },
         a={
             "OrgUnit": world.gid("A"),
             "Account": world.account_gid("memA1"),
             "RoleAssignment": role_assignment_gid(owner_conn, world, "memA1", "a1"),
+            "Member": world.member_gid("memA1"),
         },
         markers=markers,
         beyond_a1={
@@ -427,6 +444,17 @@ def world_ids(world: World, owner_conn: psycopg.Connection[Any]) -> Ids:
             *(world.account_gid(w) for w in ("secA", "orgA")),
         ],
     )
+
+
+def other_tenant_tables(owner_conn: psycopg.Connection[Any]) -> list[str]:
+    """Every table with a tenant_id column beyond those snapshot_b names itself: a new
+    domain's tables are compared before and after A's probes without being listed."""
+    rows = owner_conn.execute(
+        "SELECT table_name FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND column_name = 'tenant_id' ORDER BY table_name"
+    ).fetchall()
+    named = {"org_units", "role_assignments", "audit_events"}
+    return [r[0] for r in rows if r[0] not in named]
 
 
 def leaks(text: str, markers: list[str]) -> list[str]:
@@ -464,6 +492,15 @@ def snapshot_b(owner_conn: psycopg.Connection[Any], world: World) -> dict[str, A
             (b, b),
             [b],
         ),
+        **{
+            table: _owner_rows(
+                owner_conn,
+                f"SELECT * FROM {table} WHERE tenant_id = %s ORDER BY 2",
+                (b,),
+                [b],
+            )
+            for table in other_tenant_tables(owner_conn)
+        },
         "walker_accounts": _owner_rows(
             owner_conn,
             "SELECT id FROM accounts WHERE username LIKE %s",
@@ -584,8 +621,8 @@ def test_walker_refuses_what_it_cannot_drive(state: AppState) -> None:
     slots: list[Slot] = []
     schema = walker.schema
     id_type = schema.type_map["ID"]
-    with pytest.raises(WalkerGap, match="memberId"):
-        walker._value(GraphQLNonNull(id_type), ("memberId",), "memberId", slots, False)  # type: ignore[arg-type]
+    with pytest.raises(WalkerGap, match="unheardOfId"):
+        walker._value(GraphQLNonNull(id_type), ("unheardOfId",), "unheardOfId", slots, False)  # type: ignore[arg-type]
 
 
 async def test_tenant_a_finds_nothing_of_b_through_any_root_field(

@@ -1,0 +1,1 @@
+"""党费 (party dues): payments, back-payments, quarterly arrangements."""

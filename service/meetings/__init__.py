@@ -1,0 +1,1 @@
+"""组织生活 (organizational life): meetings, attendance, assigned tasks."""

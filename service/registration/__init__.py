@@ -1,0 +1,1 @@
+"""党员登记 (registration drive): drives, applications, reviews."""

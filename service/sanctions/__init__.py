@@ -1,0 +1,1 @@
+"""党纪处分 (discipline sanctions)."""
