@@ -11,6 +11,7 @@ from service.config import Settings
 from service.crypto import FieldCipher, install, load_or_create_master_key
 from service.db import Database, app_url_for, libpq_url, start_embedded
 from service.migrate import migrate
+from service.redaction import install_log_redaction
 
 
 def owner_url(settings: Settings) -> str:
@@ -34,6 +35,7 @@ def install_field_cipher(settings: Settings) -> None:
 
 
 def build_state(settings: Settings, owner: str) -> AppState:
+    install_log_redaction()
     install_field_cipher(settings)
     key_file = settings.jwt_private_key_file or settings.data_dir / "jwt-signing-key.pem"
     tokens = TokenService(
