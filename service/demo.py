@@ -1,4 +1,6 @@
-"""Demo data: one county, 8 tenants of all four kinds, ~30 branches, an account per role."""
+"""Demo data: one county, 8 tenants of all four kinds, ~30 branches, an account per role,
+and a member ledger of a few hundred members with two years of history
+(service/demo_ledger.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from service.auth.service import operator_principal, register_account
 from service.authz.roles import ROLE_LABELS, Role
 from service.authz.service import assign_role
 from service.db import Transaction
+from service.demo_ledger import load_demo_ledger
 from service.tenants import repository as units
 from service.tenants.rules import OrgUnitKind
 from service.tenants.service import create_org_unit
@@ -65,6 +68,7 @@ async def load_demo(tx: Transaction, progress: Callable[[str], None] = print) ->
             tx, principal, parent_id=root.id, kind=K.COUNTY, code=COUNTY_CODE, name="平安县"
         )
         first_branch: dict[str, Any] = {}
+        all_branches: list[Any] = []
         township = None
         for i, (code, name, kind, branches) in enumerate(TENANTS, start=1):
             progress(f"  [{i}/{len(TENANTS)}] {name}")
@@ -88,7 +92,7 @@ async def load_demo(tx: Transaction, progress: Callable[[str], None] = print) ->
                     )
                     for sub in subs:
                         n += 1
-                        await create_org_unit(
+                        sub_branch = await create_org_unit(
                             tx,
                             principal,
                             parent_id=general.id,
@@ -96,6 +100,7 @@ async def load_demo(tx: Transaction, progress: Callable[[str], None] = print) ->
                             code=f"{code}-{n:02d}",
                             name=sub,
                         )
+                        all_branches.append(sub_branch)
                 else:
                     branch = await create_org_unit(
                         tx,
@@ -106,10 +111,12 @@ async def load_demo(tx: Transaction, progress: Callable[[str], None] = print) ->
                         name=entry,
                     )
                     first_branch.setdefault(code, branch)
+                    all_branches.append(branch)
         assert township is not None
         branch = first_branch["chengguan"]
         places = {"county": county, "township": township, "branch": branch}
         password_hash = hash_password(DEMO_PASSWORD)  # one hash serves every demo login
+        member_account_id = None
         for login in demo_logins():
             where = places[login.where]
             account = await register_account(
@@ -123,6 +130,13 @@ async def load_demo(tx: Transaction, progress: Callable[[str], None] = print) ->
             await assign_role(
                 tx, principal, account_id=account.id, role=login.role, org_unit_id=where.id
             )
+            if login.role is Role.MEMBER:
+                member_account_id = account.id
+        # The demo accounts' branch first: its members show each 三不 prompt.
+        all_branches.sort(key=lambda b: b.id != branch.id)
+        await load_demo_ledger(
+            tx, principal, all_branches, member_account_id=member_account_id, progress=progress
+        )
     else:
         progress("  演示数据已存在，跳过")
     names = [login.username for login in demo_logins()]

@@ -68,6 +68,31 @@ async def test_demo_county_has_all_tenant_kinds_branches_and_a_login_per_role(
     body = await gql(client, token, "{ tenants { nodes { name } } }")
     assert [n["name"] for n in body["data"]["tenants"]["nodes"]] == ["城关镇"]
 
+    # The ledger: a few hundred members with two years of dues and meetings.
+    counts = owner_conn.execute(
+        "SELECT count(DISTINCT m.id), count(DISTINCT d.month), count(DISTINCT a.month)"
+        " FROM members m JOIN tenants t ON t.id = m.tenant_id"
+        " JOIN tenants c ON c.id = t.parent_id AND c.code = 'demo-county'"
+        " LEFT JOIN dues_months d ON d.tenant_id = m.tenant_id AND d.member_id = m.id"
+        " LEFT JOIN meeting_attendance a ON a.tenant_id = m.tenant_id AND a.member_id = m.id"
+    ).fetchone()
+    assert counts is not None
+    assert 200 <= counts[0] <= 400 and counts[1] == 24 and counts[2] == 24, counts
+    secretary = await login(client, "cg1.secretary", DEMO_PASSWORD)
+    branch = await gql(client, secretary, "{ me { roleAssignments { nodes { orgUnit { id } } } } }")
+    branch_id = branch["data"]["me"]["roleAssignments"]["nodes"][0]["orgUnit"]["id"]
+    listed = await gql(
+        client,
+        secretary,
+        "query($b: ID!) { members(orgUnitId: $b, first: 50) { nodes { name idNumber } } }",
+        {"b": branch_id},
+    )
+    nodes = listed["data"]["members"]["nodes"]
+    assert len(nodes) == 12 and all("*" in n["idNumber"] for n in nodes)
+    member = await login(client, "cg1.member", DEMO_PASSWORD)
+    mine = await gql(client, member, "{ me { member { name } } }")
+    assert mine["data"]["me"]["member"]["name"] in {n["name"] for n in nodes}
+
 
 def test_serve_with_two_workers_answers_from_both(
     database: TestDatabase, world: World, settings: Settings
