@@ -94,12 +94,16 @@ def may_move(current: MemberStatus, target: MemberStatus) -> bool:
 MAX_NAME_LENGTH = 50
 
 
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+
+
 def clean_name(name: str | None) -> str | None:
-    """A person's name with outer and doubled inner whitespace removed; None if empty
-    or too long. Chinese names keep no inner spaces, other names keep one."""
+    """A person's name with outer whitespace removed; None if empty or too long.
+    Spaces between Chinese characters go (张  三 is 张三, as a ledger typed with a space
+    to align two-character names means it); other names keep one space per gap."""
     if name is None:
         return None
-    cleaned = " ".join(str(name).split())
+    cleaned = _CJK_GAP.sub("", " ".join(str(name).split()))
     if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
         return None
     return cleaned
