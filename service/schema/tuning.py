@@ -24,6 +24,15 @@ Two more, found by py-spy under load (`python -m bench.children --profile`):
 - argument names are converted to camelCase again on every request
   (`convert_arguments`); `CachedNameConverter` remembers each conversion.
 
+And one in graphql-core's executor itself (`LeafShortcut`): completing a leaf field
+(a scalar or enum read by attribute, no arguments) costs a `Path`, a resolve-info
+object, the resolver call, an awaitable check and `complete_value`'s dispatch, though
+the answer is `serialize(getattr(source, name))`. For each selection set of a request
+the shortcut decides once which of its fields are such leaves and computes those
+directly; every other field, and any leaf whose value needs an error (null where
+the type says non-null, a value that does not serialize), goes through graphql-core's
+own `execute_field`, which reports it exactly as before.
+
 All change how a value is found, never which value: the schema export and every
 answer stay the same (the test suite runs with this on).
 """
@@ -35,7 +44,15 @@ from collections.abc import Callable
 from types import GeneratorType
 from typing import Any
 
-from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema
+from graphql import (
+    GraphQLEnumType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    Undefined,
+)
+from graphql.pyutils import Path, gather_with_cancel
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.name_converter import NameConverter
 
@@ -46,6 +63,7 @@ def _attribute(name: str) -> Callable[..., Any]:
     def resolve(source: Any, info: Any, **_: Any) -> Any:
         return getattr(source, name)
 
+    resolve.attribute_name = name  # type: ignore[attr-defined]
     return resolve
 
 
@@ -107,3 +125,128 @@ class CachedNameConverter(NameConverter):
     @functools.lru_cache(maxsize=4096)  # noqa: B019 (one converter per schema, kept for good)
     def apply_naming_config(self, name: str) -> str:
         return super().apply_naming_config(name)
+
+
+# (response name, Python attribute, serialize, non-null) for a leaf read directly;
+# (response name, None, None, False) for a field graphql-core executes itself.
+_Step = tuple[str, str | None, Callable[[Any], Any] | None, bool]
+_MISSING: Any = object()
+
+
+def leaf_plan(schema: GraphQLSchema, parent_type: GraphQLObjectType, grouped: Any) -> list[_Step]:
+    """How to execute one selection set: which fields are plain leaves."""
+    steps: list[_Step] = []
+    for response_name, details in grouped.items():
+        first = details[0]
+        field = schema.get_field(parent_type, first.node.name.value)
+        attribute = getattr(getattr(field, "resolve", None), "attribute_name", None)
+        plain = (
+            field is not None
+            and attribute is not None
+            and not field.args
+            and getattr(first, "fragment_variable_values", None) is None
+            and all(not d.node.arguments and not d.node.directives for d in details)
+        )
+        if plain:
+            assert field is not None
+            leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+            if isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
+                steps.append(
+                    (
+                        response_name,
+                        attribute,
+                        leaf.serialize,
+                        isinstance(field.type, GraphQLNonNull),
+                    )
+                )
+                continue
+        steps.append((response_name, None, None, False))
+    return steps
+
+
+class LeafShortcut:
+    """Mixed into the execution context: `execute_fields` with plain leaves computed
+    directly (see the module docstring). Plans live as long as the execution, keyed by
+    the memoized selection set (kept alive with its plan, so its id stays unique)."""
+
+    _leaf_plans: dict[tuple[Any, int], tuple[Any, list[_Step]]]
+
+    def execute_fields(  # type: ignore[no-untyped-def]
+        self, parent_type, source_value, path, grouped_field_set, position_context
+    ):
+        if self.middleware_manager is not None:  # type: ignore[attr-defined]
+            return super().execute_fields(  # type: ignore[misc]
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        try:
+            plans = self._leaf_plans
+        except AttributeError:
+            plans = self._leaf_plans = {}
+        key = (parent_type, id(grouped_field_set))
+        found = plans.get(key)
+        if found is None:
+            found = (grouped_field_set, leaf_plan(self.schema, parent_type, grouped_field_set))  # type: ignore[attr-defined]
+            plans[key] = found
+        plan = found[1]
+        if all(attribute is None for _, attribute, _, _ in plan):
+            return super().execute_fields(  # type: ignore[misc]
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        return self._execute_planned(
+            parent_type, source_value, path, grouped_field_set, position_context, plan
+        )
+
+    def _execute_planned(  # type: ignore[no-untyped-def]
+        self, parent_type, source_value, path, grouped_field_set, position_context, plan
+    ):
+        results: dict[str, Any] = {}
+        is_awaitable_ = self.is_awaitable  # type: ignore[attr-defined]
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, attribute, serialize, non_null in plan:
+                if attribute is not None:
+                    value = getattr(source_value, attribute, _MISSING)
+                    if value is _MISSING:
+                        pass
+                    elif value is not None and not is_awaitable_(value):
+                        try:
+                            out = serialize(value)  # type: ignore[misc]
+                        except Exception:
+                            out = Undefined
+                        if out is not Undefined and out is not None:
+                            results[response_name] = out
+                            continue
+                    elif value is None and not non_null:
+                        results[response_name] = None
+                        continue
+                # Not a plain leaf, or one that needs graphql-core to report an error.
+                result = self.execute_field(  # type: ignore[attr-defined]
+                    parent_type,
+                    source_value,
+                    grouped_field_set[response_name],
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable_(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background(  # type: ignore[attr-defined]
+                    [results[field] for field in awaitable_fields]
+                )
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                field = awaitable_fields[0]
+                results[field] = await results[field]
+            else:
+                awaited = await gather_with_cancel(*(results[f] for f in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
