@@ -105,6 +105,10 @@ class EdgeMiddleware:
 
         try:
             limit = state.settings.max_body_bytes
+            if _is_upload(scope, headers):
+                # A file upload to /graphql (bearer token checked below, required by the
+                # view): the upload limit, enforced while the body streams in.
+                limit = state.settings.max_upload_bytes
             declared = headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
                 await _json_error(REQUEST_TOO_LARGE.error(limit=limit))(
@@ -131,6 +135,16 @@ class EdgeMiddleware:
             path = getattr(route, "path", None) or "other"
             state.metrics.requests[(path, status_holder["status"])] += 1
             state.metrics.seconds[path] += time.perf_counter() - started
+
+
+def _is_upload(scope: Scope, headers: dict[str, str]) -> bool:
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    return (
+        scope.get("method") == "POST"
+        and scope.get("path") == "/graphql"
+        and media_type == "multipart/form-data"
+        and headers.get("authorization", "")[:7].lower() == "bearer "
+    )
 
 
 class BodyTooLarge(Exception):

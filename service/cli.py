@@ -1,4 +1,5 @@
-"""`pingyi`: serve | migrate | demo | create-admin | audit verify | export-schema."""
+"""`pingyi`: serve | migrate | demo | create-admin | import-members | export-members |
+audit verify | export-schema."""
 
 from __future__ import annotations
 
@@ -135,6 +136,159 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_printer(stream: Any) -> Callable[[int, int], None]:
+    """Progress on `stream`: a bar redrawn in place on a terminal, plain lines otherwise."""
+    tty = stream.isatty()
+
+    def show(done: int, total: int) -> None:
+        if tty:
+            width = 30
+            filled = width * done // total if total else width
+            bar = "#" * filled + "-" * (width - filled)
+            end = "\n" if done >= total else ""
+            stream.write(f"\r写入党员 [{bar}] {done}/{total}{end}")
+        else:
+            stream.write(f"已写入 {done}/{total} 行\n")
+        stream.flush()
+
+    return show
+
+
+def cmd_import_members(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from service.auth.service import operator_principal
+    from service.errors import DomainError
+    from service.members.excel import FILE_TOO_LARGE
+    from service.members.imports import import_file
+    from service.runtime import prepare_database
+    from service.tenants.rules import TENANT_KINDS
+
+    def fail(message: str) -> int:
+        print(f"导入失败：{message}", file=sys.stderr, flush=True)
+        return 1
+
+    try:
+        size = os.path.getsize(args.file)
+        if size > settings.max_upload_bytes:
+            raise FILE_TOO_LARGE.error(limit=f"{settings.max_upload_bytes / 2**20:g} MB")
+        with open(args.file, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return fail(f"无法读取文件 {args.file}（{exc.strerror or exc}）")
+    except DomainError as exc:
+        return fail(f"{exc.message}（{exc.code}）")
+    owner = prepare_database(settings)
+
+    async def work(tx: Any) -> Any:
+        principal = await operator_principal(tx)
+        found = await tx.rows(
+            "SELECT id, name FROM org_units WHERE id = tenant_id AND code = %(code)s"
+            " AND kind = ANY(%(kinds)s)",
+            {"code": args.tenant, "kinds": sorted(k.value for k in TENANT_KINDS)},
+        )
+        if not found:
+            raise DomainError("NOT_FOUND", f"编码为“{args.tenant}”的乡镇（租户）不存在")
+        if len(found) > 1:
+            raise DomainError("NOT_FOUND", f"编码“{args.tenant}”对应多个租户，无法确定导入到哪一个")
+        report, result = await import_file(
+            tx,
+            principal,
+            tenant_unit_id=found[0].id,
+            data=data,
+            filename=os.path.basename(args.file),
+            settings=settings,
+            dry_run=args.dry_run,
+            progress=_progress_printer(sys.stderr),
+        )
+        return found[0].name, report, result
+
+    try:
+        tenant_name, report, result = _in_transaction(settings, owner, work)
+    except DomainError as exc:
+        return fail(f"{exc.message}（{exc.code}）")
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as fh:
+            json.dump(report.as_json(), fh, ensure_ascii=False, indent=2)
+    shown = 50
+    for problem in report.rejected[:shown]:
+        _say(f"第 {problem.row} 行 {problem.column}：{problem.message}（{problem.code}）")
+    if len(report.rejected) > shown:
+        more = len(report.rejected) - shown
+        where = "见报告文件" if args.report else "可用 --report 导出"
+        _say(f"……另有 {more} 条未列出，{where}")
+    _say(
+        f"{tenant_name}：共 {report.rows} 行，合格 {report.accepted} 行，"
+        f"已在台账中 {report.already_present} 行，问题 {len(report.rejected)} 条。"
+    )
+    if result is None:
+        _say("试运行：未写入任何数据。")
+    else:
+        _say(f"已导入 {result.imported} 名党员（已在台账中 {result.already_present} 名）。")
+    return 0
+
+
+def cmd_export_members(settings: Settings, args: argparse.Namespace) -> int:
+    """The tenant's (or one unit's) member list as .xlsx, as the platform operator;
+    masked unless --unmasked with a --reason (audited like any export)."""
+    from service.auth.service import operator_principal
+    from service.errors import DomainError
+    from service.members.export import export_members
+    from service.members.service import MemberQuery
+    from service.runtime import prepare_database
+    from service.tenants.rules import TENANT_KINDS
+
+    def fail(message: str) -> int:
+        print(f"导出失败：{message}", file=sys.stderr, flush=True)
+        return 1
+
+    if args.unmasked and not args.reason:
+        return fail("导出完整身份证号与电话须用 --reason 说明事由")
+    owner = prepare_database(settings)
+
+    def progress(rows: int) -> None:
+        print(f"已读取 {rows} 名党员", file=sys.stderr, flush=True)
+
+    async def work(tx: Any) -> Any:
+        principal = await operator_principal(tx)
+        found = await tx.rows(
+            "SELECT id, name FROM org_units WHERE id = tenant_id AND code = %(code)s"
+            " AND kind = ANY(%(kinds)s)",
+            {"code": args.tenant, "kinds": sorted(k.value for k in TENANT_KINDS)},
+        )
+        if len(found) != 1:
+            raise DomainError("NOT_FOUND", f"编码为“{args.tenant}”的租户不存在或不唯一")
+        unit_id = found[0].id
+        if args.org_unit:
+            unit = await tx.first(
+                "SELECT id FROM org_units WHERE tenant_id = %(t)s AND code = %(code)s",
+                {"t": unit_id, "code": args.org_unit},
+            )
+            if unit is None:
+                raise DomainError("NOT_FOUND", f"编码为“{args.org_unit}”的组织不存在")
+            unit_id = unit.id
+        return await export_members(
+            tx,
+            principal,
+            MemberQuery(org_unit_id=unit_id),
+            reason=args.reason if args.unmasked else None,
+            progress=progress,
+        )
+
+    try:
+        made = _in_transaction(settings, owner, work)
+    except DomainError as exc:
+        return fail(f"{exc.message}（{exc.code}）")
+    try:
+        with open(args.out, "wb") as fh:
+            fh.write(made.content)
+    except OSError as exc:
+        return fail(f"无法写入 {args.out}（{exc.strerror or exc}）")
+    kind = "脱敏" if made.masked else "完整信息"
+    _say(f"已导出 {made.count} 名党员（{kind}）到 {args.out}")
+    return 0
+
+
 def cmd_audit_verify(settings: Settings) -> int:
     from service.audit.service import verify_chains
     from service.db import sqlalchemy_url
@@ -185,6 +339,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin.add_argument("--county", help="县的编码；省略时在平台根节点任职")
     admin.add_argument("--display-name")
+    members = sub.add_parser("import-members", help="从 .xlsx 导入党员台账（以平台运维身份）")
+    members.add_argument("file", help="党员台账 .xlsx 文件")
+    members.add_argument("--tenant", required=True, help="乡镇等租户的组织编码")
+    members.add_argument("--dry-run", action="store_true", help="只检查并输出报告，不写入")
+    members.add_argument("--report", help="把检查报告（JSON）写到该路径")
+    exporting = sub.add_parser("export-members", help="导出党员名册 .xlsx（以平台运维身份）")
+    exporting.add_argument("--tenant", required=True, help="乡镇等租户的组织编码")
+    exporting.add_argument("--org-unit", help="只导出该组织（编码）以下的党员")
+    exporting.add_argument("--unmasked", action="store_true", help="导出完整身份证号与电话")
+    exporting.add_argument("--reason", help="导出完整信息的事由（记入审计）")
+    exporting.add_argument("--out", required=True, help="写入的 .xlsx 路径")
     audit = sub.add_parser("audit", help="审计日志")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="重算哈希链，报告第一处断链")
@@ -214,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "create-admin":
         return cmd_create_admin(settings, args)
+    if args.command == "import-members":
+        return cmd_import_members(settings, args)
+    if args.command == "export-members":
+        return cmd_export_members(settings, args)
     if args.command == "audit":
         return cmd_audit_verify(settings)
     if args.command == "export-schema":

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from service.app import AppState
 from service.auth.service import operator_principal
 from service.authz.roles import Role
 from service.db import Database
-from service.members.service import link_account
+from service.members.service import MemberChanges, link_account, update_member
 from service.schema.ids import to_global_id
 from service.tenants import repository as units
 from service.tenants.rules import OrgUnitKind
@@ -35,6 +36,8 @@ class World:
     units: dict[str, Any] = field(default_factory=dict)
     accounts: dict[str, int] = field(default_factory=dict)
     members: dict[str, Any] = field(default_factory=dict)
+    # other ledger rows by name: "meetingA1", "taskA1", "duesA1", "meetingB1", ...
+    records: dict[str, Any] = field(default_factory=dict)
 
     def gid(self, unit: str) -> str:
         return to_global_id("OrgUnit", self.units[unit].id)
@@ -48,12 +51,26 @@ class World:
     def member_gid(self, who: str) -> str:
         return to_global_id("Member", self.members[who].id)
 
+    def record_gid(self, name: str) -> str:
+        """`meetingB1` -> a Meeting id, `taskB1` -> MemberTask, `duesB1` -> DuesPayment."""
+        kind = {"meeting": "Meeting", "task": "MemberTask", "dues": "DuesPayment"}
+        kind |= {
+            "sanction": "Sanction",
+            "drive": "RegistrationDrive",
+            "emptydrive": "RegistrationDrive",
+            "application": "RegistrationApplication",
+            "import": "MemberImport",
+        }
+        return to_global_id(kind[name.rstrip("AB1")], self.records[name].id)
+
 
 async def build_world(state: AppState) -> World:
     """county > townships A and B; A has branches a1, a2 and general branch ag > a3;
     B has branch b1. Accounts: county organizer, security admin and auditor at the
     county; secretary and organizer of A and B; branch secretary and member of a1.
-    Members: memA1 (linked to the account memA1) and otherA1 in a1, memB1 in b1."""
+    Members: memA1 (linked to the account memA1) and otherA1 in a1, memB1 in b1.
+    Records: a meeting of a1 and of b1, a task and a dues payment of memA1 and memB1,
+    and a pending ledger import of A and of B."""
     tag = "t" + secrets.token_hex(4)
     world = World(tag=tag)
     async with state.db.transaction() as tx:
@@ -107,6 +124,52 @@ async def build_world(state: AppState) -> World:
             )
         await link_account(
             tx, op, member_id=world.members["memA1"].id, account_id=world.accounts["memA1"]
+        )
+        # One of each ledger record in a1 and in b1 (this month: the 三不 walk never
+        # judges the current month).
+        for side, branch, who, place in (
+            ("A1", "a1", "memA1", "甲镇一支部"),
+            ("B1", "b1", "memB1", "乙镇"),
+        ):
+            mem = world.members[who]
+            world.records[f"meeting{side}"] = await factories.meeting(
+                tx, op, branch=world.units[branch], topic=f"{place}党员大会", attended=[mem]
+            )
+            world.records[f"task{side}"] = await factories.task(
+                tx, op, member=mem, title=f"{place}走访群众"
+            )
+            world.records[f"dues{side}"] = await factories.dues_payment(tx, op, member=mem)
+        # A pending ledger import per township (its id: `importA`, `importB`).
+        for side in ("A", "B"):
+            pending = await factories.member_import(tx, op, tenant=world.units[side])
+            world.records[f"import{side}"] = SimpleNamespace(id=pending.import_id)
+        # Sanctions, registration drives and applications, a mobile member's contact:
+        # `sanctionA1` (of otherA1), `driveA1` with `applicationA1` (memA1), and in B
+        # `sanctionB1`, `driveB1` with `applicationB1`, `emptydriveB1` (nobody has
+        # submitted); memB1 is a mobile member with one unreached contact (`contactB1`).
+        world.records["sanctionA1"] = await factories.sanction(
+            tx, op, member=world.members["otherA1"], decided_by="甲镇党委"
+        )
+        world.records["sanctionB1"] = await factories.sanction(
+            tx, op, member=world.members["memB1"], decided_by="乙镇党委"
+        )
+        for side, unit, who in (("A1", "A", "memA1"), ("B1", "B", "memB1")):
+            place = world.units[unit].name
+            [drive] = await factories.registration_drive(
+                tx, op, unit=world.units[unit], title=f"{place}党员登记"
+            )
+            world.records[f"drive{side}"] = drive
+            world.records[f"application{side}"] = await factories.registration_application(
+                tx, drive=drive, member=world.members[who]
+            )
+        [world.records["emptydriveB1"]] = await factories.registration_drive(
+            tx, op, unit=world.units["B"], title="乙镇第二次党员登记"
+        )
+        world.members["memB1"] = await update_member(
+            tx, op, member_id=world.members["memB1"].id, changes=MemberChanges(is_mobile=True)
+        )
+        world.records["contactB1"] = await factories.mobile_contact(
+            tx, op, member=world.members["memB1"], reached=False
         )
     return world
 

@@ -131,6 +131,7 @@ def upgrade() -> None:
           CONSTRAINT fk_dues_payments_member FOREIGN KEY (tenant_id, member_id)
             REFERENCES members (tenant_id, id) ON UPDATE CASCADE
         );
+        CREATE INDEX ix_dues_payments_id ON dues_payments (id);
         CREATE INDEX ix_dues_payments_member ON dues_payments (tenant_id, member_id, paid_on);
 
         -- The months a payment covers: a month is paid once.
@@ -182,6 +183,7 @@ def upgrade() -> None:
             REFERENCES members (tenant_id, id) ON UPDATE CASCADE,
           CONSTRAINT ck_ledger_excuses_months CHECK (to_month IS NULL OR to_month >= from_month)
         );
+        CREATE INDEX ix_ledger_excuses_id ON ledger_excuses (id);
         CREATE INDEX ix_ledger_excuses_member ON ledger_excuses (tenant_id, member_id);
 
         -- Organizational life (组织生活): a branch's meeting.
@@ -241,6 +243,7 @@ def upgrade() -> None:
             REFERENCES members (tenant_id, id) ON UPDATE CASCADE,
           CONSTRAINT ck_member_tasks_due CHECK (due_on >= assigned_on)
         );
+        CREATE INDEX ix_member_tasks_id ON member_tasks (id);
         CREATE INDEX ix_member_tasks_member ON member_tasks (tenant_id, member_id, due_month);
 
         -- Discipline sanctions (党纪处分).
@@ -261,6 +264,7 @@ def upgrade() -> None:
           CONSTRAINT fk_sanctions_member FOREIGN KEY (tenant_id, member_id)
             REFERENCES members (tenant_id, id) ON UPDATE CASCADE
         );
+        CREATE INDEX ix_sanctions_id ON sanctions (id);
         CREATE INDEX ix_sanctions_member ON sanctions (tenant_id, member_id, decided_on);
 
         -- Registration drive (党员登记): one row per tenant it covers (a county-wide
@@ -323,6 +327,7 @@ def upgrade() -> None:
           CONSTRAINT fk_mobile_contacts_member FOREIGN KEY (tenant_id, member_id)
             REFERENCES members (tenant_id, id) ON UPDATE CASCADE
         );
+        CREATE INDEX ix_mobile_contacts_id ON mobile_contacts (id);
         CREATE INDEX ix_mobile_contacts_member
           ON mobile_contacts (tenant_id, member_id, contacted_on);
 

@@ -14,8 +14,13 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from service.members import rules, service
+from service.dues import graphql as dues_graphql
+from service.meetings import graphql as meetings_graphql
+from service.members import flags_graphql, mobile_graphql, rules, service
+from service.members.flags_graphql import LapseAssessment, MemberExcuse
 from service.members.service import UNSET, MemberChanges, MemberQuery, NewMember
+from service.registration import graphql as registration_graphql
+from service.sanctions import graphql as sanctions_graphql
 from service.schema.context import Context
 from service.schema.ids import from_global_id, to_global_id
 from service.schema.relay import Connection, Node, connection, register_node
@@ -70,6 +75,20 @@ class Member(Node):
     created_at: datetime
     version: int
     row: strawberry.Private[Any]
+    lapse: LapseAssessment | None = flags_graphql.LAPSE_FIELD
+    excuses: Connection[MemberExcuse] = flags_graphql.EXCUSES_FIELD
+
+    # 党费 and 组织生活 (resolvers in service/dues/graphql.py, service/meetings/graphql.py)
+    dues_payments = dues_graphql.member_dues_payments
+    latest_dues_month = dues_graphql.member_latest_dues_month
+    dues_schedule = dues_graphql.member_dues_schedule
+    attendance = meetings_graphql.member_attendance
+    tasks = meetings_graphql.member_tasks
+    # 党纪处分, 党员登记, 流动党员联系 (resolvers in service/sanctions/graphql.py,
+    # service/registration/graphql.py, service/members/mobile_graphql.py)
+    sanctions = sanctions_graphql.member_sanctions
+    registrations = registration_graphql.member_registrations
+    mobile_contacts = mobile_graphql.member_mobile_contacts
 
     @classmethod
     def of(cls, row: Any) -> Member:
@@ -168,6 +187,9 @@ class MembersQuery:
         id_number: Annotated[
             str | None, strawberry.argument(description="按身份证号精确查找")
         ] = None,
+        flagged: Annotated[
+            bool | None, strawberry.argument(description="有（true）或无（false）“三不”提示")
+        ] = None,
     ) -> Connection[Member]:
         ctx = info.context
         query = MemberQuery(
@@ -177,7 +199,10 @@ class MembersQuery:
             is_mobile=is_mobile,
             name_contains=name_contains,
             id_number=id_number,
+            flagged=flagged,
         )
+        if flagged is not None:
+            return await flags_graphql.flagged_connection(ctx, ctx.page(first, after), query)
         page = await service.list_members(ctx.tx, ctx.principal, ctx.page(first, after), query)
         return connection(page, Member.of)  # type: ignore[no-any-return]
 

@@ -136,6 +136,7 @@ class MemberQuery:
     is_mobile: bool | None = None
     name_contains: str | None = None
     id_number: str | None = None
+    flagged: bool | None = None  # 三不: with (True) or without (False) a flag
 
 
 async def member_filter(tx: Transaction, principal: Principal, query: MemberQuery) -> MemberFilter:
@@ -172,6 +173,10 @@ async def list_members(
     readable = readable_paths(principal, MemberAction.READ)
     if not readable:
         return Page.empty()
+    if query.flagged is not None:
+        from service.members import flags  # builds on this module
+
+        return (await flags.flagged_page(tx, principal, page, query)).page
     where = await member_filter(tx, principal, query)
     return await repository.members_page(tx, readable, where, page)
 

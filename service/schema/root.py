@@ -33,8 +33,20 @@ from strawberry.utils.operation import get_operation_type
 from service.auth.graphql import Account, AuthMutation, AuthQuery
 from service.authz.graphql import AuthzMutation, RoleAssignment
 from service.config import Settings
+from service.dues.graphql import DuesMutation, DuesPayment
 from service.errors import DomainError
+from service.meetings.graphql import Meeting, MeetingsMutation, MeetingsQuery, MemberTask
+from service.members.flags_graphql import FlagsMutation
 from service.members.graphql import Member, MembersMutation, MembersQuery
+from service.members.import_graphql import ImportMutation
+from service.members.mobile_graphql import MobileMutation, MobileQuery
+from service.registration.graphql import (
+    RegistrationApplication,
+    RegistrationDrive,
+    RegistrationMutation,
+    RegistrationQuery,
+)
+from service.sanctions.graphql import Sanction, SanctionsMutation
 from service.schema.context import Context
 from service.schema.limits import (
     CachedDocuments,
@@ -43,7 +55,7 @@ from service.schema.limits import (
     depth_limit_rule,
 )
 from service.schema.relay import Node, fetch_node
-from service.schema.tuning import CachedNameConverter, is_awaitable, tune
+from service.schema.tuning import CachedNameConverter, LeafShortcut, is_awaitable, tune
 from service.tenants.graphql import OrgUnit, TenantsMutation, TenantsQuery
 
 log = logging.getLogger("pingyi.graphql")
@@ -61,11 +73,37 @@ class NodeQuery:
 
 
 # Field order is the order of the parts: the exported schema keeps its shape.
-Query = merge_types("Query", (AuthQuery, NodeQuery, TenantsQuery, MembersQuery))
-Mutation = merge_types("Mutation", (TenantsMutation, AuthMutation, AuthzMutation, MembersMutation))
+Query = merge_types(
+    "Query",
+    (
+        AuthQuery,
+        NodeQuery,
+        TenantsQuery,
+        MembersQuery,
+        MeetingsQuery,
+        RegistrationQuery,
+        MobileQuery,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        TenantsMutation,
+        AuthMutation,
+        AuthzMutation,
+        MembersMutation,
+        ImportMutation,
+        FlagsMutation,
+        DuesMutation,
+        MeetingsMutation,
+        SanctionsMutation,
+        RegistrationMutation,
+        MobileMutation,
+    ),
+)
 
 
-class SettlingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class SettlingExecutionContext(LeafShortcut, StrawberryGraphQLCoreExecutionContext):
     """Shares with the Context the resolvers that outlive the result.
 
     When a field error bubbles up synchronously, graphql-core settles the sibling
@@ -238,7 +276,18 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
     schema = PingyiSchema(
         query=query,
         mutation=Mutation,
-        types=[OrgUnit, Account, RoleAssignment, Member],
+        types=[
+            OrgUnit,
+            Account,
+            RoleAssignment,
+            Member,
+            DuesPayment,
+            Meeting,
+            MemberTask,
+            Sanction,
+            RegistrationDrive,
+            RegistrationApplication,
+        ],
         config=StrawberryConfig(
             disable_field_suggestions=not settings.dev_mode,
             name_converter=CachedNameConverter(),

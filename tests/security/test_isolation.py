@@ -58,7 +58,19 @@ from tests import factories
 from tests.support import PASSWORD, World, build_world, error_codes, gql, login
 
 # The kinds of node a global id can name, and an id of each that cannot exist.
-KINDS = ("OrgUnit", "Account", "RoleAssignment", "Member")
+KINDS = (
+    "OrgUnit",
+    "Account",
+    "RoleAssignment",
+    "Member",
+    "Meeting",
+    "MemberTask",
+    "DuesPayment",
+    "Sanction",
+    "RegistrationDrive",
+    "RegistrationApplication",
+    "MemberImport",
+)
 MISSING_LOCAL_ID = 2**62
 
 # Which kind of id an ID argument (or input field) carries, by its name. `None`: any node
@@ -74,6 +86,12 @@ ID_ARG_KINDS: dict[str, str | None] = {
     "branchId": "OrgUnit",
     "toBranchId": "OrgUnit",
     "memberId": "Member",
+    "driveId": "RegistrationDrive",
+    "applicationId": "RegistrationApplication",
+    "meetingId": "Meeting",
+    "taskId": "MemberTask",
+    "tenantId": "OrgUnit",  # a tenant's top unit
+    "importId": "MemberImport",
 }
 
 # Enum values that make a plausible request (a member at a branch, a branch below a
@@ -85,6 +103,14 @@ SELF_FIELDS = frozenset({"me"})
 
 # Codes an answer about B's id may carry (always identical to the missing-id answer).
 HIDING_CODES = frozenset({"NOT_FOUND", "FORBIDDEN"})
+
+
+@dataclass(frozen=True)
+class WalkerUpload:
+    """The value of an `Upload` argument: `ask` sends the request as a GraphQL multipart
+    request with these bytes as the file part."""
+
+    data: bytes
 
 
 class WalkerGap(AssertionError):
@@ -172,6 +198,8 @@ class Walker:
                 "idNumber": factories.id_number(),
                 "phone": "13800000000",
                 "reason": "走查事由",
+                "fromMonth": "2026-01",  # recordExcuse
+                "toMonth": "2026-02",
             }
             return strings.get(name, "乙")
         if type_name == "Int":
@@ -182,6 +210,13 @@ class Walker:
             return True
         if type_name == "Date":
             return "2020-07-01"
+        if type_name == "Upload":
+            # A real file part (see `ask`): a one-row ledger that would be imported.
+            return WalkerUpload(
+                factories.ledger_xlsx(
+                    [[1, "走查", factories.id_number(), "2010-07-01", "甲镇第一支部", None]]
+                )
+            )
         raise WalkerGap(f"argument `{name}` of scalar type {type_name}: teach the walker a value")
 
     def _value(
@@ -217,7 +252,12 @@ class Walker:
 
     # -- selections -----------------------------------------------------------------
 
-    def _selection(self, type_: GraphQLType, budget: int) -> str | None:
+    def _selection(
+        self, type_: GraphQLType, budget: int, shapes: dict[str, str] | None = None
+    ) -> str | None:
+        """`shapes`: inside an interface or union, the type each field name had in the
+        fragments before; a name seen with another type is aliased (`meetingKind: kind`),
+        as GraphQL requires of fields that would merge with different shapes."""
         named = get_named_type(type_)
         if is_leaf_type(named):
             return ""
@@ -225,8 +265,9 @@ class Walker:
             return None
         if isinstance(named, GraphQLInterfaceType | GraphQLUnionType):
             parts = ["__typename"]
+            seen: dict[str, str] = {}
             for possible in self.schema.get_possible_types(named):
-                sub = self._selection(possible, budget)
+                sub = self._selection(possible, budget, seen)
                 if sub:
                     parts.append(f"... on {possible.name} {sub}")
             return "{ " + " ".join(parts) + " }"
@@ -241,12 +282,16 @@ class Walker:
                     )
             if any(is_required_argument(a) for a in f.args.values()):
                 raise WalkerGap(f"{named.name}.{fname} has required arguments: teach the walker")
+            shown = fname
+            if shapes is not None and shapes.setdefault(fname, str(f.type)) != str(f.type):
+                alias = named.name[0].lower() + named.name[1:] + fname[0].upper() + fname[1:]
+                shown = f"{alias}: {fname}"
             if is_leaf_type(get_named_type(f.type)):
-                parts.append(fname)
+                parts.append(shown)
             else:
                 sub = self._selection(f.type, budget - 1)
                 if sub:
-                    parts.append(f"{fname} {sub}")
+                    parts.append(f"{shown} {sub}")
         return "{ " + " ".join(parts) + " }" if parts else None
 
     def _document(self, operation: str, name: str, args: dict[str, str], return_type: Any) -> str:
@@ -314,7 +359,7 @@ class Walker:
                     fixed[a] if a in fixed else self._value(arg.type, (a,), a, slots, with_optional)
                 )
             document = self._document(operation, name, arg_types, fdef.type)
-            key = json.dumps([document, variables], sort_keys=True)
+            key = json.dumps([document, variables], sort_keys=True, default=repr)
             if key in seen:
                 continue
             seen.add(key)
@@ -410,6 +455,10 @@ def world_ids(world: World, owner_conn: psycopg.Connection[Any]) -> Ids:
         *b_roles,
         "memB1同志",
         world.member_gid("memB1"),
+        *(world.record_gid(r) for r in ("meetingB1", "taskB1", "duesB1")),
+        *(world.record_gid(r) for r in ("sanctionB1", "driveB1", "emptydriveB1", "applicationB1")),
+        "乙镇党委",
+        world.record_gid("importB"),
     ]
     return Ids(
         b={
@@ -417,12 +466,26 @@ def world_ids(world: World, owner_conn: psycopg.Connection[Any]) -> Ids:
             "Account": b_accounts,
             "RoleAssignment": b_roles,
             "Member": [world.member_gid("memB1")],
+            "Meeting": [world.record_gid("meetingB1")],
+            "MemberTask": [world.record_gid("taskB1")],
+            "DuesPayment": [world.record_gid("duesB1")],
+            "Sanction": [world.record_gid("sanctionB1")],
+            "RegistrationDrive": [world.record_gid(r) for r in ("driveB1", "emptydriveB1")],
+            "RegistrationApplication": [world.record_gid("applicationB1")],
+            "MemberImport": [world.record_gid("importB")],
         },
         a={
             "OrgUnit": world.gid("A"),
             "Account": world.account_gid("memA1"),
             "RoleAssignment": role_assignment_gid(owner_conn, world, "memA1", "a1"),
             "Member": world.member_gid("memA1"),
+            "Meeting": world.record_gid("meetingA1"),
+            "MemberTask": world.record_gid("taskA1"),
+            "DuesPayment": world.record_gid("duesA1"),
+            "Sanction": world.record_gid("sanctionA1"),
+            "RegistrationDrive": world.record_gid("driveA1"),
+            "RegistrationApplication": world.record_gid("applicationA1"),
+            "MemberImport": world.record_gid("importA"),
         },
         markers=markers,
         beyond_a1={
@@ -527,15 +590,44 @@ class Answer:
         return set(error_codes(self.body))
 
 
+def _uploads(value: Any, path: str) -> Iterator[tuple[str, WalkerUpload]]:
+    if isinstance(value, WalkerUpload):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _uploads(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _uploads(item, f"{path}.{index}")
+
+
 async def ask(
     client: httpx.AsyncClient, token: str, document: str, variables: dict[str, Any]
 ) -> Answer:
+    headers = {"Authorization": f"Bearer {token}"}
+    uploads = list(_uploads(variables, "variables"))
+    if not uploads:
+        response = await client.post(
+            "/graphql", json={"query": document, "variables": variables}, headers=headers
+        )
+        return Answer(response.status_code, response.json())
+    # The GraphQL multipart request spec: the files are null in `operations`, `map` says
+    # where each file part goes.
+    operations = {"query": document, "variables": json.loads(json.dumps(variables, default=_null))}
     response = await client.post(
         "/graphql",
-        json={"query": document, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
+        data={
+            "operations": json.dumps(operations),
+            "map": json.dumps({str(i): [path] for i, (path, _) in enumerate(uploads)}),
+        },
+        files={str(i): (f"walk{i}.xlsx", up.data) for i, (_, up) in enumerate(uploads)},
+        headers=headers,
     )
     return Answer(response.status_code, response.json())
+
+
+def _null(value: Any) -> None:
+    assert isinstance(value, WalkerUpload), value
 
 
 def nonempty_lists(value: Any) -> bool:
