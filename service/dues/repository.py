@@ -48,14 +48,18 @@ async def payments_page(tx: Transaction, member: Any, page: PageRequest) -> Page
 
 
 async def latest_paid_months(tx: Transaction, keys: Sequence[tuple[int, int]]) -> dict[int, int]:
-    """The latest paid month (ordinal) of each (tenant_id, member_id), one statement."""
+    """The latest paid month (ordinal) of each (tenant_id, member_id), one statement:
+    one backward step on the key (tenant_id, member_id, month) per member, not a scan
+    of the tenant's dues."""
+    pairs = sorted(set(keys))
     rows = await tx.rows(
-        "SELECT member_id, max(month) AS latest FROM dues_months"
-        " WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND member_id = ANY(%(ids)s::bigint[])"
-        " GROUP BY member_id",
-        {"tenants": sorted({t for t, _ in keys}), "ids": sorted({m for _, m in keys})},
+        "SELECT k.member_id, (SELECT d.month FROM dues_months d"
+        "   WHERE d.tenant_id = k.tenant_id AND d.member_id = k.member_id"
+        "   ORDER BY d.month DESC LIMIT 1) AS latest"
+        " FROM unnest(%(tenants)s::bigint[], %(ids)s::bigint[]) AS k(tenant_id, member_id)",
+        {"tenants": [t for t, _ in pairs], "ids": [m for _, m in pairs]},
     )
-    return {row.member_id: row.latest for row in rows}
+    return {row.member_id: row.latest for row in rows if row.latest is not None}
 
 
 async def paid_months(tx: Transaction, member: Any, months: Sequence[int]) -> list[int]:

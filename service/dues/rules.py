@@ -61,6 +61,9 @@ MAX_ORDINAL = MAXYEAR * 12 + 11  # 9999-12
 _MONTH_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
+_INTERNED: dict[int, Month] = {}
+
+
 class Month:
     """A calendar month: frozen, ordered, hashable; one int ordinal inside.
 
@@ -81,6 +84,7 @@ class Month:
         if not MINYEAR <= year <= MAXYEAR:
             raise ValueError(f"year must be in {MINYEAR}..{MAXYEAR}, not {year}")
         object.__setattr__(self, "_ordinal", year * 12 + month - 1)
+        _INTERNED.setdefault(self._ordinal, self)
 
     # constructors
 
@@ -91,6 +95,9 @@ class Month:
     @classmethod
     def from_ordinal(cls, ordinal: int) -> Month:
         """The month with this ordinal (`year * 12 + month - 1`), as the database stores it."""
+        found = _INTERNED.get(ordinal) if type(ordinal) is int else None
+        if found is not None:
+            return found
         ordinal = operator.index(ordinal)
         if not MIN_ORDINAL <= ordinal <= MAX_ORDINAL:
             raise ValueError(f"month ordinal out of range: {ordinal}")
@@ -121,8 +128,13 @@ class Month:
 
     @classmethod
     def _make(cls, ordinal: int) -> Month:
-        made = object.__new__(cls)
-        object.__setattr__(made, "_ordinal", ordinal)
+        # Months are interned: a page of members' facts names the same few dozen
+        # months thousands of times, and an immutable value may be shared.
+        made = _INTERNED.get(ordinal)
+        if made is None:
+            made = object.__new__(cls)
+            object.__setattr__(made, "_ordinal", ordinal)
+            _INTERNED[ordinal] = made
         return made
 
     @classmethod

@@ -153,6 +153,33 @@ async def members_page(
     return Page.of(rows, page)
 
 
+async def members_page_under(
+    tx: Transaction,
+    readable: ReadablePaths,
+    where: MemberFilter,
+    page: PageRequest,
+    *,
+    unit_id: int,
+) -> tuple[str, Page[Any]] | None:
+    """The unit's path and a page of the members at or below it, in one statement (the
+    unit folded into the list, as `children` does); None when the unit is not visible.
+    The caller checks the path before using the page."""
+    text, params = readable_members(readable, where)
+    rows = await tx.rows(
+        f"""
+        SELECT u.path AS unit_path, m.*
+        FROM org_units u LEFT JOIN LATERAL (
+          {text} AND starts_with(branch_path, u.path) AND {keyset()}
+        ) m ON true
+        WHERE u.id = %(unit)s
+        """,
+        params | page.params | {"unit": unit_id},
+    )
+    if not rows:
+        return None
+    return rows[0].unit_path, Page.of([row for row in rows if row.id is not None], page)
+
+
 async def readable_member_ids(
     tx: Transaction, readable: ReadablePaths, where: MemberFilter, *, after: int | None, limit: int
 ) -> list[int]:

@@ -141,21 +141,33 @@ class MemberQuery:
 
 async def member_filter(tx: Transaction, principal: Principal, query: MemberQuery) -> MemberFilter:
     """The repository filter for `query` (the unit, when given, must be readable)."""
-    within = None
-    tenant_ids = sorted(tx.scope.tenant_ids)
-    if query.org_unit_id is not None:
-        unit = await units.get_unit(tx, query.org_unit_id)
-        if unit is None:
-            raise not_found("组织")
-        require(principal, MemberAction.READ, unit.path, what="组织")
-        within, tenant_ids = unit.path, [unit.tenant_id]
+    if query.org_unit_id is None:
+        return query_filter(tx, query)
+    unit = await units.get_unit(tx, query.org_unit_id)
+    if unit is None:
+        raise not_found("组织")
+    require(principal, MemberAction.READ, unit.path, what="组织")
+    return query_filter(tx, query, within=unit.path, tenant_ids=[unit.tenant_id])
+
+
+def query_filter(
+    tx: Transaction,
+    query: MemberQuery,
+    *,
+    within: str | None = None,
+    tenant_ids: Sequence[int] | None = None,
+) -> MemberFilter:
+    """The filter of `query` but for its unit, which the caller resolves (or folds into
+    its statement). An ID number becomes one search key per tenant it may be in: the
+    keys are per tenant."""
     id_keys = None
     if query.id_number:
         number = rules.normalize_id_number(query.id_number)
         if not rules.valid_id_number(number):
             raise ID_NUMBER_INVALID.error()
         cipher = field_cipher()
-        id_keys = [cipher.index(number, tenant_id=t) for t in tenant_ids]
+        tenants = sorted(tx.scope.tenant_ids) if tenant_ids is None else tenant_ids
+        id_keys = [cipher.index(number, tenant_id=t) for t in tenants]
     return MemberFilter(
         within=within,
         category=query.category.value if query.category else None,
@@ -177,8 +189,19 @@ async def list_members(
         from service.members import flags  # builds on this module
 
         return (await flags.flagged_page(tx, principal, page, query)).page
-    where = await member_filter(tx, principal, query)
-    return await repository.members_page(tx, readable, where, page)
+    where = query_filter(tx, query)
+    if query.org_unit_id is None:
+        return await repository.members_page(tx, readable, where, page)
+    # The unit and the page in one statement; the page is dropped unread unless the
+    # principal may read the ledger at the unit (RLS kept it inside their tenants).
+    found = await repository.members_page_under(
+        tx, readable, where, page, unit_id=query.org_unit_id
+    )
+    if found is None:
+        raise not_found("组织")
+    unit_path, members = found
+    require(principal, MemberAction.READ, unit_path, what="组织")
+    return members
 
 
 async def member_history(
