@@ -5,8 +5,8 @@ in touch by phone. The branch logs every contact (reached or not); the list of t
 unreached is what a branch secretary works from, so it is one statement (a lateral
 max of reached contacts per member) over the scoped member select, keyset by member.
 
-Also `require_own_or_readable`: a member's own ledger rows (contacts, sanctions,
-registrations) are shown to the member themselves and to readers of their branch.
+A member's contacts, like their sanctions and registrations, are shown to the member
+themselves and to readers of their branch (`service.require_own_or_readable`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from service.audit.service import record
 from service.auth.principal import Principal
-from service.authz import authorizer, readable_paths, require
+from service.authz import readable_paths, require
 from service.db import Transaction
 from service.errors import not_found
 from service.members import repository, rules
@@ -27,14 +27,17 @@ from service.members.actions import MemberAction
 from service.members.errors import (
     CONTACT_IN_FUTURE,
     CONTACTED_BY_MISSING,
-    MEMBER,
     MEMBER_NOT_ON_ROLLS,
     MONTHS_INVALID,
     NOT_MOBILE_MEMBER,
     OUTCOME_MISSING,
 )
 from service.members.models import MobileContact
-from service.members.service import get_member
+from service.members.service import (  # noqa: F401 (re-exported for the ledger's packages)
+    get_member,
+    own_or_readable,
+    require_own_or_readable,
+)
 from service.pagination import Page, PageRequest, keyset
 from service.tenants import repository as units
 
@@ -52,19 +55,6 @@ class ContactChannel(StrEnum):
 _FIELDS = tuple(c.name for c in MobileContact.__table__.columns)
 _COLUMNS = ", ".join(_FIELDS)
 _M_COLUMNS = ", ".join(f"m.{name}" for name in repository.FIELDS)
-
-
-def own_or_readable(principal: Principal, member: Any) -> bool:
-    """Whether the principal is the member (`account_id`) or reads their branch
-    (`branch_path`)."""
-    own = principal.account_id is not None and member.account_id == principal.account_id
-    return own or authorizer().allowed(principal, MemberAction.READ, member.branch_path)
-
-
-def require_own_or_readable(principal: Principal, member: Any, what: str = MEMBER) -> None:
-    """The member themselves, or a reader of their branch's ledger; NOT_FOUND otherwise."""
-    if not own_or_readable(principal, member):
-        raise not_found(what)
 
 
 def clean_text(value: str | None, limit: int) -> str | None:

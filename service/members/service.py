@@ -82,6 +82,32 @@ def require_for_member(principal: Principal, action: Action, member: Any) -> Non
     require(principal, action, member.branch_path, what=MEMBER, seen_with=MemberAction.READ)
 
 
+@dataclass(frozen=True, slots=True)
+class MemberOwner:
+    """Whose a member's own ledger row is (a sanction, an application, a contact): what
+    `own_or_readable` reads, from a row joined with its member."""
+
+    account_id: int | None
+    branch_path: str
+
+    @classmethod
+    def of_joined(cls, row: Any) -> MemberOwner:
+        return cls(account_id=row.member_account_id, branch_path=row.branch_path)
+
+
+def own_or_readable(principal: Principal, member: Any) -> bool:
+    """Whether the principal is the member (`account_id`) or reads their branch's ledger
+    (`branch_path`): a member's own rows are shown to both."""
+    own = principal.account_id is not None and member.account_id == principal.account_id
+    return own or authorizer().allowed(principal, MemberAction.READ, member.branch_path)
+
+
+def require_own_or_readable(principal: Principal, member: Any, what: str = MEMBER) -> None:
+    """The member themselves, or a reader of their branch's ledger; NOT_FOUND otherwise."""
+    if not own_or_readable(principal, member):
+        raise not_found(what)
+
+
 async def load_members(
     tx: Transaction, principal: Principal, ids: Sequence[int]
 ) -> list[Any | None]:
@@ -500,13 +526,36 @@ async def change_status(
         raise STATUS_MOVE_NOT_ALLOWED.error(
             current=STATUS_LABELS[current], target=STATUS_LABELS[status]
         )
+    return await set_status(
+        tx,
+        principal,
+        member,
+        status=status,
+        effective_on=effective_on,
+        note=note,
+        expected_version=expected_version,
+    )
+
+
+async def set_status(
+    tx: Transaction,
+    principal: Principal,
+    member: Any,
+    *,
+    status: MemberStatus,
+    effective_on: date,
+    note: str | None,
+    expected_version: int | None = None,
+) -> Any:
+    """Write a status move with its history entry and audit event. The caller has
+    authorized it and checked the move (`change_status`, an expulsion's sanction)."""
     version = member.version if expected_version is None else expected_version
     updated = await repository.update_member(
         tx, member, expected_version=version, status=status.value, status_changed_on=effective_on
     )
     if updated is None:
         raise VERSION_CONFLICT.error(what="党员信息")
-    details = {"from": current.value, "to": status.value, "note": _text(note, 500)}
+    details = {"from": member.status, "to": status.value, "note": _text(note, 500)}
     await repository.add_history(
         tx,
         member,

@@ -26,9 +26,14 @@ from service.db import Transaction
 from service.errors import forbidden, not_found
 from service.members.actions import MemberAction
 from service.members.errors import MEMBER_NOT_ON_ROLLS
-from service.members.mobile import clean_text, own_or_readable, require_own_or_readable
+from service.members.mobile import clean_text
 from service.members.rules import ON_ROLLS, STATUS_LABELS, MemberCategory, MemberStatus
-from service.members.service import my_member
+from service.members.service import (
+    MemberOwner,
+    my_member,
+    own_or_readable,
+    require_own_or_readable,
+)
 from service.pagination import Page, PageRequest
 from service.registration import repository, rules
 from service.registration.actions import RegistrationAction
@@ -267,18 +272,8 @@ async def get_application(tx: Transaction, principal: Principal, application_id:
     row = await repository.get_application(tx, application_id)
     if row is None:
         raise not_found(APPLICATION)
-    require_own_or_readable(principal, _Owner(row), APPLICATION)
+    require_own_or_readable(principal, MemberOwner.of_joined(row), APPLICATION)
     return row
-
-
-class _Owner:
-    """The member fields of a joined application row that authorization reads."""
-
-    __slots__ = ("account_id", "branch_path")
-
-    def __init__(self, row: Any) -> None:
-        self.branch_path = row.branch_path
-        self.account_id = row.member_account_id
 
 
 async def load_applications(
@@ -286,7 +281,10 @@ async def load_applications(
 ) -> list[Any | None]:
     by_id = await repository.get_applications(tx, ids)
     found = (by_id.get(i) for i in ids)
-    return [row if row and own_or_readable(principal, _Owner(row)) else None for row in found]
+    return [
+        row if row and own_or_readable(principal, MemberOwner.of_joined(row)) else None
+        for row in found
+    ]
 
 
 async def review(

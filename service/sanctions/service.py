@@ -3,9 +3,9 @@
 Recording takes `sanction:record` at the member's branch (the tenant's committee or
 the county decides sanctions; the ledger keeps them). Expulsion (开除党籍) also ends
 the membership: the member's status moves to expelled in the same transaction, with a
-history entry and its own audit event, as `members.service.change_status` would write
-them (that function takes `member:update`, which a committee secretary who records the
-decision does not hold).
+history entry and its own audit event, written by `members.service.set_status` (not
+`change_status`, which takes `member:update`: a committee secretary who records the
+decision does not hold it).
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ from typing import Any
 from service.audit.service import record
 from service.auth.principal import Principal
 from service.db import Transaction
-from service.errors import VERSION_CONFLICT, not_found
-from service.members import repository as members
-from service.members.mobile import clean_text, require_own_or_readable
+from service.errors import not_found
+from service.members.mobile import clean_text
 from service.members.rules import STATUS_LABELS, STATUS_MOVES, MemberStatus, may_move
-from service.members.service import get_member
+from service.members.service import (
+    MemberOwner,
+    get_member,
+    require_own_or_readable,
+    set_status,
+)
 from service.pagination import Page, PageRequest
 from service.sanctions import repository, rules
 from service.sanctions.actions import SanctionAction
@@ -92,32 +96,13 @@ async def record_sanction(
 
 
 async def _expel(tx: Transaction, principal: Principal, member: Any, decided_on: date) -> None:
-    updated = await members.update_member(
-        tx,
-        member,
-        expected_version=member.version,
-        status=MemberStatus.EXPELLED.value,
-        status_changed_on=decided_on,
-    )
-    if updated is None:
-        raise VERSION_CONFLICT.error(what="党员信息")
-    details = {"from": member.status, "to": MemberStatus.EXPELLED.value, "note": "开除党籍处分"}
-    await members.add_history(
-        tx,
-        member,
-        kind="status_changed",
-        effective_on=decided_on,
-        actor=principal.actor,
-        details=details,
-    )
-    await record(
+    await set_status(
         tx,
         principal,
-        tenant_id=member.tenant_id,
-        action="member.status",
-        object_type="Member",
-        object_id=member.id,
-        details=details,
+        member,
+        status=MemberStatus.EXPELLED,
+        effective_on=decided_on,
+        note="开除党籍处分",
     )
 
 
@@ -126,18 +111,8 @@ async def get_sanction(tx: Transaction, principal: Principal, sanction_id: int) 
     row = await repository.get_sanction(tx, sanction_id)
     if row is None:
         raise not_found(SANCTION)
-    require_own_or_readable(principal, _Owner(row), SANCTION)
+    require_own_or_readable(principal, MemberOwner.of_joined(row), SANCTION)
     return row
-
-
-class _Owner:
-    """The member fields of a joined sanction row that authorization reads."""
-
-    __slots__ = ("account_id", "branch_path")
-
-    def __init__(self, row: Any) -> None:
-        self.branch_path = row.branch_path
-        self.account_id = row.member_account_id
 
 
 async def member_sanctions(
