@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+
 import psycopg
+from alembic import command
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from service.config import Settings
-from service.migrate import head_revision, migrate
+from service.db import create_database_if_missing, libpq_url
+from service.migrate import alembic_config, head_revision, migrate
 from tests.conftest import TestDatabase
 from tests.support import World
 
@@ -20,3 +26,62 @@ def test_migrate_again_is_a_no_op_that_keeps_rows(
     assert before == after and before is not None and before[0] > 0
     version = owner_conn.execute("SELECT version_num FROM alembic_version").fetchone()
     assert version == (head_revision(),)
+
+
+def test_upgrade_from_the_foundation_keeps_its_rows_and_scopes_the_ledger(
+    database: TestDatabase, settings: Settings
+) -> None:
+    """A database the foundation migrated (revision 0002), with a tenant, a unit and an
+    account in it, upgrades to head: the rows stay, the ledger's tables arrive empty,
+    under forced row-level security, readable by the application role."""
+    name = f"pingyi_upgrade_{secrets.token_hex(3)}"
+    create_database_if_missing(database.owner_url, name)
+    owner = make_url(database.owner_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        command.upgrade(alembic_config(owner, settings.app_db_role), "0002")
+        with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
+            conn.execute(
+                """
+                INSERT INTO tenants (id, parent_id, kind, code, path)
+                  SELECT nextval('org_unit_id_seq'), id, 'county', 'old', '' FROM tenants
+                  WHERE kind = 'platform';
+                UPDATE tenants SET path = '/1/' || id || '/' WHERE code = 'old';
+                """
+            )
+            county = conn.execute("SELECT id, path FROM tenants WHERE code = 'old'").fetchone()
+            assert county is not None
+            conn.execute(f"SET app.tenant_ids = '{int(county[0])}'")
+            conn.execute(
+                "INSERT INTO org_units (tenant_id, id, parent_tenant_id, parent_id, kind, code,"
+                " name, path) VALUES (%s, %s, 1, 1, 'county', 'old', '旧县', %s)",
+                (county[0], county[0], county[1]),
+            )
+            conn.execute(
+                "INSERT INTO accounts (username, display_name, password_hash, home_tenant_id,"
+                " home_org_unit_id) VALUES ('old.user', '旧用户', 'x', %s, %s)",
+                (county[0], county[0]),
+            )
+        migrate(owner, settings)
+        with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (
+                head_revision(),
+            )
+            conn.execute(f"SET app.tenant_ids = '{int(county[0])}'")
+            assert conn.execute("SELECT name FROM org_units WHERE code = 'old'").fetchone() == (
+                "旧县",
+            )
+            assert conn.execute(
+                "SELECT count(*) FROM accounts WHERE username = 'old.user'"
+            ).fetchone() == (1,)
+            forced = conn.execute(
+                "SELECT relname FROM pg_class WHERE relname = ANY(%s)"
+                " AND relrowsecurity AND relforcerowsecurity",
+                (["members", "dues_months", "meeting_attendance", "member_imports"],),
+            ).fetchall()
+            assert len(forced) == 4
+            assert conn.execute("SELECT count(*) FROM members").fetchone() == (0,)
+    finally:
+        with psycopg.connect(libpq_url(database.owner_url), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
