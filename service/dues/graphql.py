@@ -18,6 +18,7 @@ from strawberry.types import Info
 
 from service.dues import rules, service
 from service.dues.rules import Month
+from service.members.service import MemberKey
 from service.schema.context import Context
 from service.schema.ids import from_global_id, to_global_id
 from service.schema.relay import Connection, Node, connection, register_node
@@ -95,12 +96,12 @@ async def dues_payments(
 
 
 async def latest_dues_month(root: Any, info: Info[Context, None]) -> str | None:
-    month = await info.context.loader(load_latest_months).load(root.row)
+    month = await info.context.loader(load_latest_months).load(MemberKey.of(root.row))
     return None if month is None else str(month)
 
 
 async def dues_schedule(root: Any, info: Info[Context, None]) -> DuesSchedule | None:  # type: ignore[valid-type]
-    schedule = await info.context.loader(load_schedules).load(root.row)
+    schedule = await info.context.loader(load_schedules).load(MemberKey.of(root.row))
     return None if schedule is None else _SCHEDULES[schedule.value]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from service.audit.service import record
 from service.auth.principal import Principal
-from service.authz import authorizer, require
+from service.authz import require
 from service.db import Transaction
 from service.dues import repository
 from service.dues.actions import DuesAction
@@ -33,7 +33,7 @@ from service.errors import not_found
 from service.members.actions import MemberAction
 from service.members.errors import MEMBER_NOT_ON_ROLLS
 from service.members.rules import ON_ROLLS, STATUS_LABELS, MemberStatus
-from service.members.service import get_member
+from service.members.service import get_member, own_or_readable
 from service.pagination import Page, PageRequest
 
 MAX_NOTE_LENGTH = 500
@@ -60,12 +60,9 @@ def on_rolls(member: Any, doing: str) -> None:
         raise MEMBER_NOT_ON_ROLLS.error(status=STATUS_LABELS[status], doing=doing)
 
 
-def may_read(principal: Principal, member: Any) -> bool:
-    """A member's dues are part of the record: whoever reads the ledger at the member's
-    branch, and the member themselves (`me { member }`)."""
-    if member.account_id is not None and member.account_id == principal.account_id:
-        return True
-    return authorizer().allowed(principal, MemberAction.READ, member.branch_path)
+# A member's dues are part of the record: whoever reads the ledger at the member's
+# branch, and the member themselves (`me { member }`).
+may_read = own_or_readable
 
 
 async def schedule_at(tx: Transaction, member: Any, month: Month) -> DuesSchedule:

@@ -95,6 +95,21 @@ class MemberOwner:
         return cls(account_id=row.member_account_id, branch_path=row.branch_path)
 
 
+@dataclass(frozen=True, slots=True)
+class MemberKey:
+    """A member as a DataLoader keys it: hashable whatever columns its row came with (a
+    list's row may carry JSON facts), and enough to authorize and to find its rows."""
+
+    tenant_id: int
+    id: int
+    account_id: int | None
+    branch_path: str
+
+    @classmethod
+    def of(cls, row: Any) -> MemberKey:
+        return cls(row.tenant_id, row.id, row.account_id, row.branch_path)
+
+
 def own_or_readable(principal: Principal, member: Any) -> bool:
     """Whether the principal is the member (`account_id`) or reads their branch's ledger
     (`branch_path`): a member's own rows are shown to both."""

@@ -101,3 +101,26 @@ async def test_flagged_member_list_is_flat(
         assert traffic.statements == 14, traffic.messages
         assert "CROSS JOIN LATERAL" in traffic.messages[1][0]
         assert "CROSS JOIN LATERAL" not in traffic.messages[2][0]
+
+
+async def test_unflagged_list_shows_dues_of_members_whose_rows_carry_facts(
+    client: httpx.AsyncClient, state: AppState, world: World
+) -> None:
+    """A `flagged` list's rows carry the members' facts (JSON lists); the dues loaders
+    key members by what identifies them, not by the row, so paying members show their
+    latest month and schedule there too."""
+    token = await login(client, world.user("orgA"))
+    unit = await _branch_with(state, world, 10)
+    body = await gql(
+        client,
+        token,
+        """query($u: ID!) { members(orgUnitId: $u, flagged: false) { nodes {
+          latestDuesMonth duesSchedule lapse { flagged } } } }""",
+        {"u": unit},
+    )
+    assert body.get("errors") is None, body
+    nodes = body["data"]["members"]["nodes"]
+    paying = sum(1 for i in range(10) if i % 2 and i % 3)
+    assert sum(n["latestDuesMonth"] == str(month(2)) for n in nodes) == paying > 0
+    assert {n["duesSchedule"] for n in nodes} == {"MONTHLY"}
+    assert not any(n["lapse"]["flagged"] for n in nodes)
