@@ -1,5 +1,6 @@
-"""Demo ledger: members in every demo branch, two years of dues and meetings, and a
-few members who show each 三不 prompt, so a newcomer sees the ledger working at once.
+"""Demo ledger: members in every demo branch, two years of dues and meetings, a few
+members who show each 三不 prompt, contacts with mobile members, a sanction and an open
+registration drive, so a newcomer sees the ledger working at once.
 
 Members are added through the ledger's own service (checked, sealed, audited). Their
 two years of history are seed data, not acts of a user: they go in as a few bulk
@@ -18,8 +19,12 @@ from service.audit.service import record
 from service.auth.principal import Principal
 from service.db import Transaction
 from service.dues.rules import Month
+from service.members.mobile import ContactChannel, record_contact
 from service.members.rules import MemberCategory, id_check_digit
 from service.members.service import NewMember, add_member, link_account
+from service.registration.service import open_drive
+from service.sanctions.rules import SanctionKind
+from service.sanctions.service import record_sanction
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
@@ -99,6 +104,7 @@ async def load_demo_ledger(
         plain = next(m for m, role in members if role == "")
         await link_account(tx, principal, member_id=plain.id, account_id=member_account_id)
     await _history(tx, members, branches, window, rng)
+    await _current_affairs(tx, principal, members, branches[0], today, rng)
     for tenant_id in sorted({m.tenant_id for m, _ in members}):
         await record(
             tx,
@@ -110,6 +116,48 @@ async def load_demo_ledger(
             details={"months": len(window)},
         )
     return len(members)
+
+
+async def _current_affairs(
+    tx: Transaction,
+    principal: Principal,
+    members: list[tuple[Any, str]],
+    first_branch: Any,
+    today: date,
+    rng: random.Random,
+) -> None:
+    """What a user acts on today, through the services: contacts with most mobile
+    members (some stay unreached), a warning sanction, and a registration drive of the
+    first branch's tenant that opened a week ago."""
+    for member, role in members:
+        if member.is_mobile and (role == "family" or rng.random() < 0.6):
+            await record_contact(
+                tx,
+                principal,
+                member_id=member.id,
+                contacted_on=today - timedelta(days=rng.randint(3, 60)),
+                channel=rng.choice(list(ContactChannel)),
+                contacted_by="支部书记",
+                reached=True,
+                outcome="了解务工情况，提醒按时参加线上学习",
+            )
+    plain = [m for m, role in members if role == "" and m.branch_id == first_branch.id]
+    await record_sanction(
+        tx,
+        principal,
+        member_id=plain[-1].id,
+        kind=SanctionKind.WARNING,
+        decided_on=today - timedelta(days=90),
+        decided_by="城关镇纪委",
+        matter="违反工作纪律，造成不良影响",
+    )
+    await open_drive(
+        tx,
+        principal,
+        org_unit_id=first_branch.tenant_id,
+        title=f"{today.year}年党员登记",
+        opens_on=today - timedelta(days=7),
+    )
 
 
 async def _history(

@@ -89,6 +89,20 @@ async def test_demo_county_has_all_tenant_kinds_branches_and_a_login_per_role(
     )
     nodes = listed["data"]["members"]["nodes"]
     assert len(nodes) == 12 and all("*" in n["idNumber"] for n in nodes)
+    # Something to act on today: an open registration drive, a sanction on record.
+    drives = await gql(client, secretary, "{ registrationDrives { nodes { title } } }")
+    assert len(drives["data"]["registrationDrives"]["nodes"]) == 1
+    sanctioned = await gql(
+        client,
+        secretary,
+        "query($b: ID!) { members(orgUnitId: $b, first: 50)"
+        " { nodes { sanctions { nodes { kind } } } } }",
+        {"b": branch_id},
+    )
+    kinds = [
+        s["kind"] for n in sanctioned["data"]["members"]["nodes"] for s in n["sanctions"]["nodes"]
+    ]
+    assert kinds == ["WARNING"]
     member = await login(client, "cg1.member", DEMO_PASSWORD)
     mine = await gql(client, member, "{ me { member { name } } }")
     assert mine["data"]["me"]["member"]["name"] in {n["name"] for n in nodes}
