@@ -39,7 +39,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import namedtuple_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import MetaData
 from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.engine import URL, make_url
@@ -47,6 +47,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import ClauseElement
 
 from service.config import Settings
+from service.errors import STATEMENT_TIMEOUT, UNAVAILABLE, DomainError
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,25 @@ def start_embedded(data_dir: Path) -> str:
     pgdata = data_dir / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    _embedded.append(server)
     admin_url = server.get_uri()
     create_database_if_missing(admin_url, EMBEDDED_DB_NAME)
     return server.get_uri(EMBEDDED_DB_NAME)
+
+
+# The embedded servers this process started or joined (pgserver handles).
+_embedded: list[Any] = []
+
+
+def stop_embedded() -> None:
+    """Let go of the embedded PostgreSQL this process started: pgserver stops it when
+    no other process holds a handle on it (a concurrent `pingyi` command keeps it up).
+
+    pgserver also does this at interpreter exit, but a process killed by SIGTERM's
+    default action never gets there (uvicorn re-raises the signal it caught), which
+    left the server running after `pingyi serve` stopped; the CLI calls this itself."""
+    while _embedded:
+        _embedded.pop().cleanup()
 
 
 def create_database_if_missing(admin_url: str, name: str) -> None:
@@ -165,8 +182,15 @@ class GuardFailed(Exception):
     the transaction refuses further statements (the caller starts over)."""
 
 
-class ConnectionUnavailable(Exception):
-    """No database connection could be had for the statement (pool exhausted)."""
+class ConnectionUnavailable(DomainError):
+    """No database connection could be had for the statement (pool exhausted).
+
+    A coded error (UNAVAILABLE, 503), so every surface answers it as "busy, retry"
+    rather than as an internal error."""
+
+    def __init__(self) -> None:
+        err = UNAVAILABLE.error()
+        super().__init__(err.code, err.message, http_status=err.http_status)
 
 
 class StatementCancelled(Exception):
@@ -200,10 +224,20 @@ class Transaction:
     """
 
     def __init__(
-        self, db: Database, scope: Scope, *, write: bool, guard: tuple[str, Params] | None = None
+        self,
+        db: Database,
+        scope: Scope,
+        *,
+        write: bool,
+        guard: tuple[str, Params] | None = None,
+        read_only: bool = True,
     ) -> None:
         self.db = db
         self._write = write
+        # A non-writing transaction that may still write: each message is its own
+        # implicit transaction, committed when it ends (one-statement bookkeeping such
+        # as the principal load recording a session's last activity, service/auth).
+        self._read_only = read_only
         # A statement answering one boolean that must be true for this transaction's
         # work to count; it rides in the first message, until it has answered.
         self._guard: tuple[str, Params] | None = guard
@@ -285,7 +319,12 @@ class Transaction:
         except BaseException as exc:
             self._fail_pending(exc if isinstance(exc, Exception) else StatementCancelled())
             raise
-        return future.result()
+        try:
+            return future.result()
+        except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+            # statement_timeout / lock_timeout: the server gave up on it, which the
+            # client may retry; the connection itself is fine.
+            raise STATEMENT_TIMEOUT.error() from exc
 
     async def first(self, statement: Statement, params: Params = None) -> Any | None:
         found = await self.rows(statement, params)
@@ -316,7 +355,8 @@ class Transaction:
     def _prefix(self) -> list[str]:
         """The statements that must precede the next message's own."""
         if not self._write:
-            return ["SET LOCAL transaction_read_only = on", *self._scope.statements()]
+            read_only = ["SET LOCAL transaction_read_only = on"] if self._read_only else []
+            return [*read_only, *self._scope.statements()]
         prefix = [] if self._begun else ["BEGIN"]
         if not self._scope_sent:
             prefix += self._scope.statements()
@@ -440,8 +480,11 @@ class Transaction:
         if self._conn is None:
             try:
                 self._conn = await self.db.getconn()
+            except PoolTimeout as exc:
+                # No connection in time: nothing queued now will be sent.
+                self._fail_pending(ConnectionUnavailable())
+                raise ConnectionUnavailable() from exc
             except BaseException:
-                # No connection (pool timeout): nothing queued now will be sent.
                 self._fail_pending(ConnectionUnavailable())
                 raise
         return self._conn
@@ -480,6 +523,27 @@ class Transaction:
             await self.db.putconn(conn)
 
 
+def _timeout_options(
+    url: str,
+    *,
+    statement_timeout_ms: int,
+    lock_timeout_ms: int,
+    idle_in_transaction_timeout_ms: int,
+) -> str:
+    """The connection's startup `options` with the three timeouts added to whatever the
+    URL already sets. Sent in the startup packet, they are the session's defaults: no
+    statement of the request path (nor a `RESET ALL`) can leave a connection without
+    them, and they cost no round trip."""
+    existing = psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
+    settings = {
+        "statement_timeout": statement_timeout_ms,
+        "lock_timeout": lock_timeout_ms,
+        "idle_in_transaction_session_timeout": idle_in_transaction_timeout_ms,
+    }
+    added = " ".join(f"-c {name}={max(0, int(ms))}" for name, ms in settings.items())
+    return f"{existing} {added}".strip()
+
+
 def _settle(pending: Iterable[_Pending], exc: BaseException) -> None:
     """Answer every unanswered statement with `exc`, marked as seen: its waiter may be
     gone too (cancelled with the request)."""
@@ -492,7 +556,16 @@ def _settle(pending: Iterable[_Pending], exc: BaseException) -> None:
 class Database:
     """The application's handle on PostgreSQL: a pool of app-role connections."""
 
-    def __init__(self, url: str | URL, *, pool_size: int = 10, pool_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        pool_size: int = 10,
+        pool_timeout: float = 3.0,
+        statement_timeout_ms: int = 15_000,
+        lock_timeout_ms: int = 5_000,
+        idle_in_transaction_timeout_ms: int = 30_000,
+    ) -> None:
         self.url = libpq_url(url)
         self.pool = AsyncConnectionPool(
             self.url,
@@ -500,10 +573,19 @@ class Database:
             max_size=pool_size,
             timeout=pool_timeout,
             open=False,
+            # A connection is checked (an empty query) before it is handed out: one the
+            # server or the network dropped is replaced instead of failing a request.
+            check=AsyncConnectionPool.check_connection,
             kwargs={
                 "autocommit": True,
                 "cursor_factory": psycopg.AsyncClientCursor,
                 "row_factory": namedtuple_row,
+                "options": _timeout_options(
+                    self.url,
+                    statement_timeout_ms=statement_timeout_ms,
+                    lock_timeout_ms=lock_timeout_ms,
+                    idle_in_transaction_timeout_ms=idle_in_transaction_timeout_ms,
+                ),
             },
         )
         self._opened = False
@@ -554,9 +636,11 @@ class Database:
         *,
         write: bool = True,
         guard: tuple[str, Params] | None = None,
+        read_only: bool = True,
     ) -> AsyncIterator[Transaction]:
-        """One transaction; committed when the block ends cleanly, rolled back otherwise."""
-        tx = self.begin(scope, write=write, guard=guard)
+        """One transaction; committed when the block ends cleanly, rolled back otherwise.
+        `write=False, read_only=False`: every message commits on its own (see Transaction)."""
+        tx = Transaction(self, scope, write=write, guard=guard, read_only=read_only)
         try:
             yield tx
         except BaseException:

@@ -68,6 +68,18 @@ INVALID_PAGE_SIZE = ErrorCode("INVALID_PAGE_SIZE", "每页条数至少为 1")
 PAGE_SIZE_EXCEEDED = ErrorCode("PAGE_SIZE_EXCEEDED", "每页最多 {maximum} 条")
 INVALID_REQUEST = ErrorCode("INVALID_REQUEST", "请求格式无效")
 REQUEST_TOO_LARGE = ErrorCode("REQUEST_TOO_LARGE", "请求体超过 {limit} 字节上限", 413)
+# Availability: the service is busy (no database connection free in time), or one
+# statement ran or waited for a lock longer than the configured limit. Both are worth
+# retrying later (the answer carries Retry-After).
+UNAVAILABLE = ErrorCode("UNAVAILABLE", "服务繁忙，请稍后重试", 503)
+STATEMENT_TIMEOUT = ErrorCode("STATEMENT_TIMEOUT", "操作超时，请稍后重试或缩小查询范围", 503)
+# Text the database cannot store (a NUL byte, a lone UTF-16 surrogate).
+INVALID_INPUT = ErrorCode("INVALID_INPUT", "输入含有无效字符（如空字符或不成对的代理字符）")
+# Transport refusals of /graphql, answered in JSON like every other error there.
+METHOD_NOT_ALLOWED = ErrorCode("METHOD_NOT_ALLOWED", "GraphQL 仅接受 POST 请求", 405)
+UNSUPPORTED_MEDIA_TYPE = ErrorCode(
+    "UNSUPPORTED_MEDIA_TYPE", "请求内容类型应为 application/json", 415
+)
 
 
 def not_found(what: str = "对象") -> DomainError:

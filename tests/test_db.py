@@ -309,9 +309,9 @@ async def test_failure_in_a_write_batch_fails_every_statement_of_it(
         async with state.db.transaction(Scope.of(None, [a])) as tx:
             results = await asyncio.gather(
                 tx.rows(
-                    "INSERT INTO org_units (tenant_id, parent_tenant_id, parent_id, kind, code,"
-                    " name, path) VALUES (%(t)s, %(t)s, %(p)s, 'branch', %(c)s, '批次', %(path)s)"
-                    " RETURNING id",
+                    "INSERT INTO org_units (tenant_id, id, parent_tenant_id, parent_id, kind,"
+                    " code, name, path) VALUES (%(t)s, 999999, %(t)s, %(p)s, 'branch', %(c)s,"
+                    " '批次', %(path)s) RETURNING id",
                     {
                         "t": a,
                         "p": world.units["A"].id,

@@ -23,6 +23,11 @@ def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, in
         raise not_found() from exc
     if expected is not None and type_name != expected:
         raise not_found()
+    # One id per object: " 4", "04", "+4", "٤" (non-ASCII digits) and extra padding all
+    # parse to the same number, but only the form this service writes is accepted, so
+    # an id can neither be varied to dodge a cache or a rate limit nor smuggle text.
+    if to_global_id(type_name, local_id) != global_id:
+        raise not_found()
     if not fits_bigint(local_id):
         raise not_found()
     return type_name, local_id

@@ -18,6 +18,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationContext,
     ValidationRule,
 )
@@ -71,17 +72,45 @@ def depth_limit_rule(max_depth: int) -> type[ValidationRule]:
     return QueryDepthRule
 
 
+def _aliases(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str],
+) -> int:
+    """Aliased fields of a selection set, a fragment's counted at each spread of it: an
+    alias inside a fragment spread ten times makes ten fields in the answer."""
+    if selection_set is None:
+        return 0
+    count = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            count += (selection.alias is not None) + _aliases(
+                selection.selection_set, fragments, seen
+            )
+        elif isinstance(selection, InlineFragmentNode):
+            count += _aliases(selection.selection_set, fragments, seen)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:  # a cycle is refused elsewhere
+                count += _aliases(fragment.selection_set, fragments, seen | {name})
+    return count
+
+
 def alias_limit_rule(max_aliases: int) -> type[ValidationRule]:
     class AliasCountRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            self.count = 0
-
-        def enter_field(self, node: FieldNode, *_: Any) -> None:
-            if node.alias is not None:
-                self.count += 1
+        """Aliases of every operation of the document, fragments expanded per use."""
 
         def leave_document(self, node: Any, *_: Any) -> None:
+            definitions = self.context.document.definitions
+            fragments = {
+                d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)
+            }
+            self.count = sum(
+                _aliases(d.selection_set, fragments, frozenset())
+                for d in definitions
+                if isinstance(d, OperationDefinitionNode)
+            )
             if self.count > max_aliases:
                 self.report_error(
                     GraphQLError(
@@ -92,6 +121,23 @@ def alias_limit_rule(max_aliases: int) -> type[ValidationRule]:
                 )
 
     return AliasCountRule
+
+
+class ValidTextRule(ValidationRule):
+    """A string literal holding a NUL character is refused (INVALID_INPUT) before
+    anything runs: PostgreSQL cannot store it, and it would otherwise fail deep in a
+    statement as an internal error. (A lone surrogate cannot be written in a literal:
+    the parser refuses it; variables are checked by the view.)"""
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if "\x00" in node.value:
+            self.report_error(
+                GraphQLError(
+                    "输入含有无效字符（如空字符或不成对的代理字符）",
+                    node,
+                    extensions={"code": "INVALID_INPUT"},
+                )
+            )
 
 
 class NoIntrospectionRule(ValidationRule):

@@ -94,6 +94,7 @@ async def test_get_is_refused_for_mutations_and_queries(
         "/graphql", params={"query": create_branch(world, code)}, headers=auth(token)
     )
     assert response.status_code == 405
+    assert only_code(response.json()) == "METHOD_NOT_ALLOWED"  # JSON like every answer
     assert units_with_code(owner_conn, code) == 0
     response = await client.get(
         "/graphql", params={"query": "{ me { username } }"}, headers=auth(token)
@@ -119,6 +120,7 @@ async def test_batches_are_refused_and_nothing_runs(
         headers=auth(token),
     )
     assert 400 <= response.status_code < 500, response.text
+    assert only_code(response.json()) == "INVALID_REQUEST"
     assert "createOrgUnit" not in response.text
     assert units_with_code(owner_conn, *codes) == 0
     # A batch of one is still a batch.
@@ -586,7 +588,9 @@ async def test_a_cached_rejection_still_rejects(client: httpx.AsyncClient, token
 # -- operational endpoints -----------------------------------------------------------------
 
 
-async def test_health_readiness_and_metrics(client: httpx.AsyncClient, token: str) -> None:
+async def test_health_readiness_and_metrics(
+    state: AppState, client: httpx.AsyncClient, token: str
+) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -594,7 +598,13 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient, token: st
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "revision": head_revision()}
     await gql(client, token, "{ me { username } }")
-    response = await client.get("/metrics")
+    # /metrics is not public: without PINGYI_METRICS_TOKEN it does not exist.
+    assert (await client.get("/metrics")).status_code == 404
+    settings = replace(state.settings, metrics_token="scrape-token")
+    scraper = create_app(dataclasses.replace(state, settings=settings))
+    transport = httpx.ASGITransport(app=scraper)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pingyi.test") as c:
+        response = await c.get("/metrics", headers={"Authorization": "Bearer scrape-token"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
