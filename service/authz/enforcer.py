@@ -22,7 +22,7 @@ import casbin
 
 from service.auth.principal import Grant, Principal
 from service.authz.actions import Action
-from service.errors import forbidden, not_found
+from service.errors import DomainError, forbidden, not_found
 from service.tenants.actions import OrgUnitAction
 from service.tenants.rules import is_within
 
@@ -132,8 +132,19 @@ def require(
     if auth.allowed(principal, action, org_path):
         return
     if action is not seen_with and auth.allowed(principal, seen_with, org_path):
-        raise forbidden()
+        refused = forbidden()
+        raise DeniedAt(refused, action=str(action), org_path=org_path)
     raise not_found(what)
+
+
+class DeniedAt(DomainError):
+    """FORBIDDEN, saying which action was refused at which unit: the request audits it
+    after its own transaction (service/schema/view.py)."""
+
+    def __init__(self, refused: DomainError, *, action: str, org_path: str) -> None:
+        super().__init__(refused.code, refused.message, http_status=refused.http_status)
+        self.action = action
+        self.org_path = org_path
 
 
 @dataclass(frozen=True)

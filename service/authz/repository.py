@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 
@@ -22,11 +23,18 @@ async def get_assignment(tx: Transaction, assignment_id: int) -> Any | None:
     )
 
 
-async def roles_held(tx: Transaction, account_id: int) -> frozenset[str]:
+class DutyConflict(Exception):
+    """The database refused a grant of another duty class than the account holds
+    (三员分立, migration 0004): a racing grant passed the service's check first."""
+
+
+async def duties_held(tx: Transaction, account_id: int) -> frozenset[str]:
+    """The account's duty class (an admin role or `business`), from `account_duties`,
+    which sees every tenant's grants (role_assignments shows only those in scope)."""
     rows = await tx.rows(
-        "SELECT role FROM role_assignments WHERE account_id = %(account)s", {"account": account_id}
+        "SELECT duty FROM account_duties WHERE account_id = %(account)s", {"account": account_id}
     )
-    return frozenset(row.role for row in rows)
+    return frozenset(row.duty for row in rows)
 
 
 async def grant_exists(tx: Transaction, account_id: int, role: str, unit: Any) -> bool:
@@ -40,10 +48,14 @@ async def grant_exists(tx: Transaction, account_id: int, role: str, unit: Any) -
 
 async def insert_assignment(tx: Transaction, **values: Any) -> Any | None:
     """The new assignment; None when a unique rule stopped it (a repeat, or a second
-    administrator role: the service tells which)."""
-    return await tx.first(
-        insert(RoleAssignment).values(**values).on_conflict_do_nothing().returning(*_ALL)
-    )
+    administrator role: the service tells which). Raises DutyConflict when the duty
+    trigger refused it (the transaction is then failed and will roll back)."""
+    try:
+        return await tx.first(
+            insert(RoleAssignment).values(**values).on_conflict_do_nothing().returning(*_ALL)
+        )
+    except psycopg.errors.ExclusionViolation as exc:
+        raise DutyConflict() from exc
 
 
 async def delete_assignment(tx: Transaction, assignment: Any) -> bool:

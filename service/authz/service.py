@@ -9,16 +9,24 @@ from service.auth.principal import Principal
 from service.auth.service import get_account
 from service.authz import repository
 from service.authz.actions import RoleAction
-from service.authz.enforcer import readable_paths, require
+from service.authz.enforcer import authorizer, readable_paths, require
 from service.authz.errors import (
     ADMIN_ROLES_EXCLUSIVE,
     CANNOT_ASSIGN_SELF,
     CANNOT_REVOKE_SELF,
+    NO_AUTHORITY_OVER_ROLE,
     ROLE_ALREADY_ASSIGNED,
     ROLE_NOT_ALLOWED_AT_UNIT,
     ROLE_NOT_ASSIGNABLE,
 )
-from service.authz.roles import ADMIN_ROLES, ROLE_LABELS, Role, conflicting_admin_role, may_hold_at
+from service.authz.roles import (
+    ADMIN_ROLES,
+    ROLE_LABELS,
+    Role,
+    conflicting_duty,
+    has_authority,
+    may_hold_at,
+)
 from service.db import Transaction
 from service.errors import not_found
 from service.pagination import Page, PageRequest
@@ -26,6 +34,22 @@ from service.tenants.rules import KIND_LABELS, OrgUnitKind
 from service.tenants.service import ensure_active, get_org_unit
 
 WHAT = "角色任命"
+
+
+def require_authority(
+    principal: Principal, action: RoleAction, role: Role, target_path: str
+) -> None:
+    """Raise FORBIDDEN unless one of the principal's grants both may do `action` (Casbin)
+    and ranks over `role` at `target_path` (roles.has_authority): strictly below the
+    grant's unit, or at that unit for a role of lower rank. Checked per grant, so that
+    one grant's reach and another's rank do not add up."""
+    auth = authorizer()
+    for grant in principal.grants:
+        if str(action) in auth.actions_of(grant.role) and has_authority(
+            grant.role, grant.org_path, role, target_path
+        ):
+            return
+    raise NO_AUTHORITY_OVER_ROLE.error(role=ROLE_LABELS[role])
 
 
 async def assign_role(
@@ -36,6 +60,12 @@ async def assign_role(
     unit = await get_org_unit(tx, principal, org_unit_id, RoleAction.ASSIGN)
     if role in ADMIN_ROLES:
         require(principal, RoleAction.ASSIGN_ADMIN, unit.path)
+    require_authority(
+        principal,
+        RoleAction.ASSIGN_ADMIN if role in ADMIN_ROLES else RoleAction.ASSIGN,
+        role,
+        unit.path,
+    )
     account = await get_account(tx, principal, account_id)
     if account.id == principal.account_id:
         raise CANNOT_ASSIGN_SELF.error()
@@ -43,18 +73,20 @@ async def assign_role(
     kind = OrgUnitKind(unit.kind)
     if not may_hold_at(role, kind):
         raise ROLE_NOT_ALLOWED_AT_UNIT.error(role=ROLE_LABELS[role], kind=KIND_LABELS[kind])
-    held = await repository.roles_held(tx, account.id)
-    if conflicting_admin_role(role, held) is not None:
+    if conflicting_duty(role, await repository.duties_held(tx, account.id)) is not None:
         raise ADMIN_ROLES_EXCLUSIVE.error()
-    assignment = await repository.insert_assignment(
-        tx,
-        tenant_id=unit.tenant_id,
-        account_id=account.id,
-        role=role.value,
-        org_unit_id=unit.id,
-        org_path=unit.path,
-        created_by=principal.account_id,
-    )
+    try:
+        assignment = await repository.insert_assignment(
+            tx,
+            tenant_id=unit.tenant_id,
+            account_id=account.id,
+            role=role.value,
+            org_unit_id=unit.id,
+            org_path=unit.path,
+            created_by=principal.account_id,
+        )
+    except repository.DutyConflict:
+        raise ADMIN_ROLES_EXCLUSIVE.error() from None
     if assignment is None:
         # A unique rule stopped it: the same grant again, or (two racing grants of
         # administrator roles) the one-admin-role index.
@@ -90,8 +122,15 @@ async def get_role_assignment(
 
 async def revoke_role(tx: Transaction, principal: Principal, *, assignment_id: int) -> Any:
     assignment = await get_role_assignment(tx, principal, assignment_id, RoleAction.REVOKE)
-    if assignment.role in ADMIN_ROLES:
+    role = Role(assignment.role)
+    if role in ADMIN_ROLES:
         require(principal, RoleAction.ASSIGN_ADMIN, assignment.org_path, what=WHAT)
+    require_authority(
+        principal,
+        RoleAction.ASSIGN_ADMIN if role in ADMIN_ROLES else RoleAction.REVOKE,
+        role,
+        assignment.org_path,
+    )
     if assignment.account_id == principal.account_id:
         raise CANNOT_REVOKE_SELF.error()
     if not await repository.delete_assignment(tx, assignment):
