@@ -188,6 +188,12 @@ async def rename_org_unit(
     ensure_active(unit)
     clean = _checked_name(name)
     version = unit.version if expected_version is None else expected_version
+    if clean == unit.name:
+        # Nothing changes: no write, no version bump, no event (a stale version still
+        # answers as a conflict, as any write would).
+        if version != unit.version:
+            raise VERSION_CONFLICT.error(what=WHAT)
+        return unit
     renamed = await repository.rename_unit(tx, unit, name=clean, expected_version=version)
     if renamed is None:
         raise VERSION_CONFLICT.error(what=WHAT)

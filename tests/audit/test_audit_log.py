@@ -1,0 +1,350 @@
+"""The auditor's work: reading, exporting and verifying the log; outcomes; denials;
+a chain the application cannot forge; signed checkpoints outside the database."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from openpyxl import load_workbook
+
+from service.audit.chain import CHAIN_COLUMNS, event_hash, row_from
+from service.audit.checkpoints import checkpoint_file
+from service.audit.service import checkpoint_now
+from service.config import Settings
+from tests.conftest import TestDatabase
+from tests.support import World, error_codes, gql, login, run_cli
+
+EVENTS = """
+query($f: AuditEventFilter, $first: Int, $after: String) {
+  auditEvents(filter: $f, first: $first, after: $after) {
+    edges { cursor node { tenantId seq actor action objectType objectId outcome requestId
+      details } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+RENAME = "mutation($i: RenameOrgUnitInput!) { renameOrgUnit(input: $i) { orgUnit { version } } }"
+
+
+async def _rename(client: httpx.AsyncClient, token: str, world: World, unit: str, name: str) -> Any:
+    return await gql(client, token, RENAME, {"i": {"id": world.gid(unit), "name": name}})
+
+
+def _events(owner_conn: psycopg.Connection[Any], tenant: int) -> list[Any]:
+    return owner_conn.execute(
+        "SELECT seq, actor, action, outcome, details FROM audit_events WHERE tenant_id = %s "
+        "ORDER BY seq",
+        (tenant,),
+    ).fetchall()
+
+
+async def test_auditor_reads_filters_and_pages_events(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    org = await login(client, world.user("orgA"))
+    for name in ("一", "二", "三"):
+        await _rename(client, org, world, "a2", f"第{name}支部")
+    auditor = await login(client, world.user("auditor"))
+    wanted = {"tenant": world.gid("A"), "action": "orgunit.rename", "outcome": "SUCCESS"}
+    first = await gql(client, auditor, EVENTS, {"f": wanted, "first": 2})
+    page = first["data"]["auditEvents"]
+    names = [json.loads(e["node"]["details"])["new_name"] for e in page["edges"]]
+    assert names == ["第三支部", "第二支部"] and page["pageInfo"]["hasNextPage"]
+    assert {e["node"]["actor"] for e in page["edges"]} == {world.user("orgA")}
+    rest = await gql(
+        client, auditor, EVENTS, {"f": wanted, "first": 2, "after": page["pageInfo"]["endCursor"]}
+    )
+    tail = rest["data"]["auditEvents"]
+    assert [json.loads(e["node"]["details"])["new_name"] for e in tail["edges"]] == ["第一支部"]
+    assert not tail["pageInfo"]["hasNextPage"]
+    by_unit = await gql(client, auditor, EVENTS, {"f": {"orgUnit": world.gid("a2")}})
+    actions = [e["node"]["action"] for e in by_unit["data"]["auditEvents"]["edges"]]
+    assert actions == ["orgunit.rename"] * 3 + ["orgunit.create"]
+
+
+async def test_everyone_but_the_auditor_is_refused_and_the_refusal_is_audited(
+    client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    for who in ("county", "security", "sysadmin", "orgA"):
+        token = await login(client, world.user(who))
+        body = await gql(client, token, EVENTS, {"f": {"tenant": world.gid("A")}})
+        assert body["data"] is None and error_codes(body)[0] in {"FORBIDDEN", "NOT_FOUND"}
+        unfiltered = await gql(client, token, EVENTS)
+        assert error_codes(unfiltered) == ["FORBIDDEN"], who
+    denied = owner_conn.execute(
+        "SELECT actor, action, outcome FROM audit_events WHERE outcome = 'denied' AND actor = %s",
+        (world.user("orgA"),),
+    ).fetchall()
+    assert denied and all(row[2] == "denied" for row in denied)
+
+
+async def test_forbidden_mutation_leaves_a_denied_event_though_it_rolled_back(
+    client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    token = await login(client, world.user("secA"))
+    body = await gql(client, token, RENAME, {"i": {"id": world.gid("a1"), "name": "越权改名"}})
+    assert error_codes(body) == ["FORBIDDEN"]
+    rows = owner_conn.execute(
+        "SELECT tenant_id, action, object_type, object_id, outcome, details->>'field' "
+        "FROM audit_events WHERE actor = %s AND outcome = 'denied'",
+        (world.user("secA"),),
+    ).fetchall()
+    tenant, unit = world.units["A"].id, world.units["a1"].id
+    assert rows == [(tenant, "orgunit:update", "OrgUnit", str(unit), "denied", "renameOrgUnit")]
+    assert owner_conn.execute("SELECT name FROM org_units WHERE id = %s", (unit,)).fetchone() == (
+        "甲镇第一支部",
+    )
+
+
+async def test_same_name_rename_writes_nothing_and_details_tell_old_and_new(
+    client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    token = await login(client, world.user("orgA"))
+    tenant = world.units["A"].id
+    before = _events(owner_conn, tenant)
+    same = await _rename(client, token, world, "a1", "甲镇第一支部")
+    assert same["data"]["renameOrgUnit"]["orgUnit"]["version"] == world.units["a1"].version
+    assert _events(owner_conn, tenant) == before
+    await _rename(client, token, world, "a1", "新名")
+    last = _events(owner_conn, tenant)[-1]
+    assert last[2] == "orgunit.rename" and last[4]["old_name"] == "甲镇第一支部"
+    assert last[4]["new_name"] == "新名"
+
+
+async def test_failed_login_of_an_unknown_username_is_audited_as_failed(
+    client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    ghost = f"{world.tag}.ghost"
+    response = await client.post("/auth/token", data={"username": ghost, "password": "x" * 12})
+    assert response.status_code == 401
+    platform = owner_conn.execute("SELECT id FROM tenants WHERE kind = 'platform'").fetchone()[0]
+    assert owner_conn.execute(
+        "SELECT tenant_id, action, outcome, details FROM audit_events WHERE actor = %s",
+        (ghost,),
+    ).fetchall() == [(platform, "auth.login_failed", "failed", {"unknown_username": True})]
+
+
+def test_application_role_sends_business_columns_only_and_the_database_chains(
+    world: World, app_conn: psycopg.Connection[Any]
+) -> None:
+    tenant = world.units["B"].id
+    with app_conn.transaction():
+        app_conn.execute(f"SET LOCAL app.tenant_ids = '{int(tenant)}'")
+        for forged in ("seq", "hash", "prev_hash", "occurred_at"):
+            value = "now()" if forged == "occurred_at" else ("1" if forged == "seq" else "'x'")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                with app_conn.transaction():
+                    app_conn.execute(
+                        f"INSERT INTO audit_events (tenant_id, actor, action, object_type, "
+                        f"object_id, {forged}) VALUES (%s, 'a', 'b', 'c', 'd', {value})",
+                        (tenant,),
+                    )
+        app_conn.execute(
+            "INSERT INTO audit_events (tenant_id, actor, action, object_type, object_id, "
+            "details) VALUES (%s, 'raw', 'raw.test', 'X', '1', '{\"k\": \"值\", \"a\": 1}')",
+            (tenant,),
+        )
+        rows = app_conn.execute(
+            f"SELECT {CHAIN_COLUMNS} FROM audit_events WHERE tenant_id = %s ORDER BY seq",
+            (tenant,),
+        ).fetchall()
+    assert rows
+    prev = "0" * 64
+    for i, raw in enumerate(rows, start=1):
+        record = _Row(raw, CHAIN_COLUMNS)
+        row, stored = row_from(record)
+        assert (row.seq, row.prev_hash) == (i, prev)
+        assert event_hash(row) == stored  # Python's canonical form = the database's
+        prev = stored
+
+
+class _Row:
+    """Attribute access over a tuple selected with CHAIN_COLUMNS."""
+
+    def __init__(self, values: tuple[Any, ...], columns: str) -> None:
+        names = [c.strip().split(" AS ")[-1] for c in columns.split(",")]
+        self.__dict__.update(zip(names, values, strict=True))
+
+
+async def test_export_csv_and_xlsx(client: httpx.AsyncClient, world: World) -> None:
+    org = await login(client, world.user("orgA"))
+    await _rename(client, org, world, "a3", "导出支部")
+    auditor = await login(client, world.user("auditor"))
+    query = (
+        "mutation($f: AuditEventFilter, $fmt: AuditExportFormat!) "
+        "{ exportAuditEvents(filter: $f, format: $fmt) { filename contentBase64 rowCount } }"
+    )
+    wanted = {"tenant": world.gid("A"), "action": "orgunit.rename"}
+    csv_body = await gql(client, auditor, query, {"f": wanted, "fmt": "CSV"})
+    made = csv_body["data"]["exportAuditEvents"]
+    text = base64.b64decode(made["contentBase64"]).decode("utf-8-sig")
+    assert made["rowCount"] == 1 and "导出支部" in text and world.user("orgA") in text
+    xlsx_body = await gql(client, auditor, query, {"f": wanted, "fmt": "XLSX"})
+    content = base64.b64decode(xlsx_body["data"]["exportAuditEvents"]["contentBase64"])
+    sheet = load_workbook(io.BytesIO(content)).active
+    assert any("导出支部" in str(c.value) for row in sheet.iter_rows() for c in row)
+    refused = await gql(client, org, query, {"fmt": "CSV"})
+    assert error_codes(refused) == ["FORBIDDEN"]
+
+
+VERIFY = (
+    "{ auditVerification { ok eventsChecked problems "
+    "tenants { tenantId eventsChecked headSeq ok brokenSeq reason } } }"
+)
+
+
+def _cli_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "PINGYI_AUDIT_SIGNING_KEY_FILE": str(tmp_path / "audit-key.pem"),
+        "PINGYI_AUDIT_CHECKPOINT_FILE": str(tmp_path / "checkpoints.jsonl"),
+    }
+
+
+async def test_checkpoint_then_deleted_tail_and_rewritten_chain_are_reported(
+    client: httpx.AsyncClient,
+    world: World,
+    owner_conn: psycopg.Connection[Any],
+    database: TestDatabase,
+    tmp_path: Path,
+) -> None:
+    org = await login(client, world.user("orgA"))
+    for name in ("一", "二", "三"):
+        await _rename(client, org, world, "a1", f"检查点{name}")
+    env = _cli_env(tmp_path)
+    made = run_cli(database.owner_url, "audit", "checkpoint", **env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    tenant = world.units["A"].id
+    lines = [json.loads(x) for x in (tmp_path / "checkpoints.jsonl").read_text().splitlines()]
+    head = next(x for x in lines if x["tenant_id"] == tenant)
+    clean = run_cli(database.owner_url, "audit", "verify", **env)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    saved = owner_conn.execute(
+        "SELECT * FROM audit_events WHERE tenant_id = %s AND seq = %s", (tenant, head["seq"])
+    ).fetchone()
+    owner_conn.execute(
+        "DELETE FROM audit_events WHERE tenant_id = %s AND seq = %s", (tenant, head["seq"])
+    )
+    try:
+        cut = run_cli(database.owner_url, "audit", "verify", **env)
+        assert cut.returncode == 1
+        assert f"租户 {tenant} 第 {head['seq']} 条" in cut.stdout and "尾部被删除" in cut.stdout
+    finally:
+        _put_back(owner_conn, saved)
+
+    # Rewrite an event and re-hash the rest of the chain: internally consistent again.
+    original = owner_conn.execute(
+        "SELECT seq, details::text FROM audit_events WHERE tenant_id = %s ORDER BY seq LIMIT 1",
+        (tenant,),
+    ).fetchone()
+    _rewrite(owner_conn, tenant, original[0], '{"forged": true}')
+    try:
+        rewritten = run_cli(database.owner_url, "audit", "verify", **env)
+        assert rewritten.returncode == 1
+        assert f"租户 {tenant} 第 {head['seq']} 条" in rewritten.stdout, rewritten.stdout
+        assert "链被改写" in rewritten.stdout
+    finally:
+        _rewrite(owner_conn, tenant, original[0], original[1])
+    assert run_cli(database.owner_url, "audit", "verify", **env).returncode == 0
+
+
+def _put_back(owner_conn: psycopg.Connection[Any], row: Any) -> None:
+    """Re-insert a deleted event as it was (triggers off: it keeps its own seq/hash)."""
+    with owner_conn.transaction():
+        owner_conn.execute("SET LOCAL session_replication_role = replica")
+        owner_conn.execute(
+            "INSERT INTO audit_events SELECT * FROM json_populate_record(NULL::audit_events, %s)",
+            (json.dumps(_as_json(row, owner_conn)),),
+        )
+
+
+def _as_json(row: tuple[Any, ...], owner_conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    names = [
+        r[0]
+        for r in owner_conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'audit_events' ORDER BY ordinal_position"
+        ).fetchall()
+    ]
+    return {
+        n: (v.isoformat() if hasattr(v, "isoformat") else v)
+        for n, v in zip(names, row, strict=True)
+    }
+
+
+def _rewrite(owner_conn: psycopg.Connection[Any], tenant: int, seq: int, details: str) -> None:
+    """As the owner: change one event and recompute every hash after it (the database's
+    own canonical function), so the chain verifies again on its own."""
+    owner_conn.execute(
+        """
+        DO $$
+        DECLARE ev record; prev text;
+        BEGIN
+          UPDATE audit_events SET details = %(details)s::jsonb
+            WHERE tenant_id = %(tenant)s AND seq = %(seq)s;
+          SELECT hash INTO prev FROM audit_events
+            WHERE tenant_id = %(tenant)s AND seq = %(seq)s - 1;
+          prev := coalesce(prev, repeat('0', 64));
+          FOR ev IN SELECT * FROM audit_events WHERE tenant_id = %(tenant)s
+              AND seq >= %(seq)s ORDER BY seq LOOP
+            UPDATE audit_events SET prev_hash = prev, hash = pingyi_audit_hash(
+              pingyi_audit_canonical(ev.tenant_id, ev.seq, ev.occurred_at,
+                ev.actor_account_id, ev.actor, ev.action, ev.object_type, ev.object_id,
+                ev.outcome, ev.request_id, ev.details, prev))
+              WHERE tenant_id = ev.tenant_id AND seq = ev.seq
+              RETURNING hash INTO prev;
+          END LOOP;
+        END $$;
+        """.replace("%(details)s", psycopg.sql.quote(details))
+        .replace("%(tenant)s", str(int(tenant)))
+        .replace("%(seq)s", str(int(seq)))
+    )
+
+
+async def test_verification_through_graphql_and_the_periodic_checkpoint(
+    client: httpx.AsyncClient,
+    world: World,
+    owner_conn: psycopg.Connection[Any],
+    state: Any,
+    settings: Settings,
+) -> None:
+    org = await login(client, world.user("orgA"))
+    await _rename(client, org, world, "a2", "校验支部")
+    made = await checkpoint_now(state.db, settings)
+    tenant = world.units["A"].id
+    assert any(c.tenant_id == tenant for c in made)
+    assert checkpoint_file(settings).exists()
+    auditor = await login(client, world.user("auditor"))
+    body = await gql(client, auditor, VERIFY)
+    mine = [
+        t for t in body["data"]["auditVerification"]["tenants"] if t["tenantId"] == world.gid("A")
+    ]
+    assert mine and mine[0]["ok"] and mine[0]["eventsChecked"] >= 1
+
+    seq, details = owner_conn.execute(
+        "SELECT seq, details::text FROM audit_events WHERE tenant_id = %s ORDER BY seq LIMIT 1",
+        (tenant,),
+    ).fetchone()
+    owner_conn.execute(
+        "UPDATE audit_events SET details = '{\"x\": 1}' WHERE tenant_id = %s AND seq = %s",
+        (tenant, seq),
+    )
+    try:
+        broken = await gql(client, auditor, VERIFY)
+        verdict = broken["data"]["auditVerification"]
+        mine = next(t for t in verdict["tenants"] if t["tenantId"] == world.gid("A"))
+        assert not verdict["ok"] and not mine["ok"] and mine["brokenSeq"] == seq
+        assert "改动" in mine["reason"]
+        refused = await gql(client, org, VERIFY)
+        assert error_codes(refused) == ["FORBIDDEN"]
+    finally:
+        owner_conn.execute(
+            "UPDATE audit_events SET details = %s::jsonb WHERE tenant_id = %s AND seq = %s",
+            (details, tenant, seq),
+        )
