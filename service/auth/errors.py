@@ -18,3 +18,36 @@ INVALID_USERNAME = ErrorCode(
 INVALID_DISPLAY_NAME = ErrorCode("INVALID_DISPLAY_NAME", "姓名不能为空，且不超过 64 个字")
 WEAK_PASSWORD = ErrorCode("WEAK_PASSWORD", "密码不符合要求：{problems}")
 USERNAME_TAKEN = ErrorCode("USERNAME_TAKEN", "用户名“{username}”已被使用")
+# Second factor, forced password changes, idle sessions, the token endpoint's rate limit
+MFA_REQUIRED = ErrorCode("MFA_REQUIRED", "请输入动态验证码（或一次性恢复码）", 401)
+INVALID_OTP = ErrorCode("INVALID_OTP", "动态验证码或恢复码错误", 401)
+MFA_ENROLLMENT_REQUIRED = ErrorCode(
+    "MFA_ENROLLMENT_REQUIRED", "该账号须先绑定动态验证码（双因素认证）才能登录", 403
+)
+MFA_ALREADY_ENROLLED = ErrorCode("MFA_ALREADY_ENROLLED", "该账号已绑定动态验证码", 409)
+MFA_NOT_STARTED = ErrorCode("MFA_NOT_STARTED", "请先开始绑定动态验证码", 409)
+INVALID_ENROLLMENT_TOKEN = ErrorCode(
+    "INVALID_ENROLLMENT_TOKEN", "绑定凭证无效或已过期，请重新登录", 401
+)
+PASSWORD_CHANGE_REQUIRED = ErrorCode(
+    "PASSWORD_CHANGE_REQUIRED", "首次登录或密码已重置，须先修改密码（请同时提交新密码）", 403
+)
+PASSWORD_EXPIRED = ErrorCode(
+    "PASSWORD_EXPIRED", "密码已过期，须先修改密码（请同时提交新密码）", 403
+)
+WRONG_PASSWORD = ErrorCode("WRONG_PASSWORD", "原密码错误")
+PASSWORD_REUSED = ErrorCode("PASSWORD_REUSED", "新密码不能与最近 {count} 次使用过的密码相同")
+SESSION_IDLE_TIMEOUT = ErrorCode(
+    "SESSION_IDLE_TIMEOUT", "长时间未操作，登录已失效，请重新登录", 401
+)
+TOO_MANY_LOGIN_ATTEMPTS = ErrorCode(
+    "TOO_MANY_LOGIN_ATTEMPTS", "登录请求过于频繁，请 {seconds} 秒后再试", 429
+)
+CANNOT_CHANGE_OWN_ACCOUNT = ErrorCode(
+    "CANNOT_CHANGE_OWN_ACCOUNT", "不能停用、启用、重置或解锁自己的账号"
+)
+ADMIN_ACCOUNT_PROTECTED = ErrorCode(
+    "ADMIN_ACCOUNT_PROTECTED",
+    "三员分立：管理员账号不能由系统管理员停用、启用、重置密码或解锁，请由平台运维处理",
+    403,
+)

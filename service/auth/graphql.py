@@ -7,6 +7,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from service.auth import account_admin
+from service.auth.credentials import change_password
 from service.auth.service import create_account, get_account
 from service.authz.graphql import RoleAssignment
 from service.authz.service import list_account_roles
@@ -83,6 +85,17 @@ class AccountPayload:
     account: Account
 
 
+@strawberry.input(description="修改本人密码")
+class ChangePasswordInput:
+    old_password: str
+    new_password: str
+
+
+@strawberry.type
+class ChangePasswordPayload:
+    ok: bool
+
+
 @strawberry.type
 class AuthMutation:
     @strawberry.mutation(description="新建账号")
@@ -99,4 +112,74 @@ class AuthMutation:
             password=input.password,
             home_org_unit_id=home_id,
         )
+        return AccountPayload(account=Account.of(row))
+
+    @strawberry.mutation(
+        description="修改本人密码：须提供原密码；新密码不能与最近 5 次的密码相同；"
+        "本人的其他登录会话随即失效"
+    )
+    async def change_password(
+        self, info: Info[Context, None], input: ChangePasswordInput
+    ) -> ChangePasswordPayload:
+        ctx = info.context
+        await change_password(
+            ctx.tx,
+            ctx.principal,
+            old_password=input.old_password,
+            new_password=input.new_password,
+        )
+        return ChangePasswordPayload(ok=True)
+
+
+@strawberry.input(description="要处理的账号")
+class AccountIdInput:
+    account_id: strawberry.ID
+
+
+@strawberry.input(description="重置密码：账号与新密码")
+class ResetAccountPasswordInput:
+    account_id: strawberry.ID
+    password: str
+
+
+@strawberry.type
+class AccountAdminMutation:
+    """Accounts as system resources (系统管理员): service/auth/account_admin.py."""
+
+    @strawberry.mutation(description="停用账号：其会话立即失效，不能再登录")
+    async def disable_account(
+        self, info: Info[Context, None], input: AccountIdInput
+    ) -> AccountPayload:
+        ctx = info.context
+        _, account_id = from_global_id(input.account_id, "Account")
+        row = await account_admin.disable_account(ctx.tx, ctx.principal, account_id=account_id)
+        return AccountPayload(account=Account.of(row))
+
+    @strawberry.mutation(description="启用已停用的账号")
+    async def enable_account(
+        self, info: Info[Context, None], input: AccountIdInput
+    ) -> AccountPayload:
+        ctx = info.context
+        _, account_id = from_global_id(input.account_id, "Account")
+        row = await account_admin.enable_account(ctx.tx, ctx.principal, account_id=account_id)
+        return AccountPayload(account=Account.of(row))
+
+    @strawberry.mutation(description="重置账号密码：其会话立即失效，登录失败计数清零")
+    async def reset_account_password(
+        self, info: Info[Context, None], input: ResetAccountPasswordInput
+    ) -> AccountPayload:
+        ctx = info.context
+        _, account_id = from_global_id(input.account_id, "Account")
+        row = await account_admin.reset_password(
+            ctx.tx, ctx.principal, account_id=account_id, password=input.password
+        )
+        return AccountPayload(account=Account.of(row))
+
+    @strawberry.mutation(description="解除因连续登录失败而锁定的账号")
+    async def unlock_account(
+        self, info: Info[Context, None], input: AccountIdInput
+    ) -> AccountPayload:
+        ctx = info.context
+        _, account_id = from_global_id(input.account_id, "Account")
+        row = await account_admin.unlock_account(ctx.tx, ctx.principal, account_id=account_id)
         return AccountPayload(account=Account.of(row))

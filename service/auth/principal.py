@@ -9,7 +9,7 @@ GraphQL context, never in fields of the principal.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.db import Scope
@@ -51,6 +51,9 @@ class Principal:
     # What the principal was read at: accounts.auth_version and auth_epoch.n
     auth_version: int = 0
     auth_epoch: int = 0
+    # When (epoch seconds, by the service's clock) it was read, which recorded the
+    # session's activity: a cached principal older than a minute is read again
+    loaded_at: float = field(default=0.0, compare=False)
 
     @property
     def actor(self) -> str:

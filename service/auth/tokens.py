@@ -103,6 +103,41 @@ class TokenService:
         self._verified.put(token, verified)
         return verified
 
+    def issue_enrollment_token(self, account_id: int, *, ttl: int = 600) -> str:
+        """A short-lived token that can do one thing: enrol the account's second factor.
+        Its `typ` is not `at+jwt`, so it is never accepted as an access token."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": str(account_id),
+            "aud": f"{self.audience}/mfa-enroll",
+            "iat": now,
+            "exp": now + ttl,
+            "jti": secrets.token_urlsafe(16),
+        }
+        header = {"alg": "ES256", "typ": ENROLLMENT_TYP, "kid": self.kid}
+        return jwt.encode(header, claims, self.key)
+
+    def validate_enrollment_token(self, token: str) -> int | None:
+        """The account an enrolment token is for, if it is ours, unaltered and unexpired."""
+        try:
+            decoded = jwt.decode(token, self.key, algorithms=["ES256"])
+            claims = decoded.claims
+            if decoded.header.get("typ") != ENROLLMENT_TYP:
+                return None
+            if claims.get("iss") != self.issuer:
+                return None
+            if claims.get("aud") != f"{self.audience}/mfa-enroll":
+                return None
+            if int(claims["exp"]) <= time.time():
+                return None
+            return int(claims["sub"])
+        except Exception:  # any malformed or forged token is simply not one
+            return None
+
+
+ENROLLMENT_TYP = "mfa-enroll+jwt"
+
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)

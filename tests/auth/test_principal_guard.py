@@ -13,6 +13,7 @@ request runs again with a fresh one.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -138,6 +139,7 @@ async def test_the_guard_fails_a_transaction_after_any_change_of_the_account(
             "session_id": principal.session_id,
             "version": principal.auth_version,
             "epoch": principal.auth_epoch,
+            "idle_cutoff": state.clock() - timedelta(seconds=state.settings.session_idle_seconds),
         },
     )
     async with state.db.transaction(principal.scope, write=False, guard=guard) as tx:
