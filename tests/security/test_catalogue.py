@@ -27,6 +27,11 @@ GLOBAL_TABLES = {
     "auth_sessions": "refresh-token sessions of accounts",
     "login_failures": "failed-login counter of accounts",
     "auth_epoch": "one counter that moves when a tenant is created (principal cache guard)",
+    "account_duties": "each account's duty class (三员分立) across tenants; trigger-written",
+    "account_recovery_codes": "SHA-256 digests of accounts' MFA recovery codes",
+    "password_history": "argon2 hashes of accounts' previous passwords (no reuse of the last 5)",
+    "auth_refresh_tokens": "SHA-256 digests of every refresh token a session was given",
+    "unknown_login_failures": "failed logins of unknown usernames, by a digest of the name",
 }
 
 # Policies besides the tenant policy, each read-only and reviewed: (table, policy).
@@ -302,3 +307,234 @@ def test_app_role_cannot_rewrite_the_audit_log(
         ).fetchone()
         assert row == (False,), privilege
     app_conn.rollback()
+
+
+# -- Defence in depth (migration 0007): what the application role cannot write -----------
+# Raw SQL as the application role, with a scope wide enough that row-level security is
+# not what refuses: the constraints and privileges themselves must.
+
+
+def _as_app(
+    app_conn: psycopg.Connection[Any], scope: list[int], statement: str, params: Any = None
+) -> int:
+    """Run one statement as the application role in a transaction that is always rolled
+    back (a refused write raises; an allowed one leaves nothing behind). Rows changed."""
+    with app_conn.transaction(force_rollback=True):
+        app_conn.execute(
+            sql.SQL("SET LOCAL app.tenant_ids = {}").format(
+                sql.Literal(",".join(str(int(t)) for t in scope))
+            )
+        )
+        return app_conn.execute(statement, params).rowcount
+
+
+def _world_scope(owner_conn: psycopg.Connection[Any], world: World) -> list[int]:
+    """Every tenant of the world's county, its county and the platform root."""
+    county = world.units["county"]
+    rows = owner_conn.execute(
+        "SELECT id FROM tenants WHERE starts_with(%s, path) OR starts_with(path, %s)",
+        (county.path, county.path),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_app_role_cannot_link_a_unit_into_another_tenant(
+    app_conn: psycopg.Connection[Any], owner_conn: psycopg.Connection[Any], world: World
+) -> None:
+    """A unit's parent is in its own tenant; only a tenant's top unit links out, and
+    only to the top unit of its tenant's parent in `tenants`."""
+    scope = _world_scope(owner_conn, world)
+    a, a1, b, b1 = (world.units[n] for n in ("A", "a1", "B", "b1"))
+    # A new branch of A hung below B's branch, path and all consistent with b1.
+    with pytest.raises(errors.CheckViolation, match="ck_org_units_parent_in_tenant"):
+        _as_app(
+            app_conn,
+            scope,
+            "INSERT INTO org_units (tenant_id, id, parent_tenant_id, parent_id, kind, code,"
+            " name, path) VALUES (%s, 999991, %s, %s, 'branch', 'x-link', '越界', %s)",
+            (a.tenant_id, b.tenant_id, b1.id, f"{b1.path}999991/"),
+        )
+    # An existing branch of A moved below B.
+    with pytest.raises(errors.CheckViolation, match="ck_org_units_parent_in_tenant"):
+        _as_app(
+            app_conn,
+            scope,
+            "UPDATE org_units SET parent_tenant_id = %s, parent_id = %s, path = %s WHERE id = %s",
+            (b.tenant_id, b1.id, f"{b1.path}{a1.id}/", a1.id),
+        )
+    # Township A's top unit hung below B's top unit: B is not A's parent tenant.
+    with pytest.raises(errors.ForeignKeyViolation):
+        _as_app(
+            app_conn,
+            scope,
+            "UPDATE org_units SET parent_tenant_id = %s, parent_id = %s, path = %s"
+            " WHERE id = %s AND tenant_id = %s",
+            (b.tenant_id, b.id, f"{b.path}{a.id}/", a.id, a.tenant_id),
+        )
+    # A branch posing as a tenant's top unit (id = tenant_id is for scope kinds only).
+    with pytest.raises(errors.CheckViolation, match="ck_org_units_scope_kinds_are_tops"):
+        _as_app(
+            app_conn,
+            scope,
+            "UPDATE org_units SET kind = 'branch' WHERE id = %s AND tenant_id = %s",
+            (a.id, a.tenant_id),
+        )
+    # A second parentless unit (a root of its own inside A).
+    with pytest.raises(errors.CheckViolation, match="ck_org_units_only_root_is_parentless"):
+        _as_app(
+            app_conn,
+            scope,
+            "UPDATE org_units SET parent_tenant_id = NULL, parent_id = NULL, path = %s"
+            " WHERE id = %s",
+            (f"/{a1.id}/", a1.id),
+        )
+    # What the service does is still allowed: a branch below a1 with a1's path.
+    assert (
+        _as_app(
+            app_conn,
+            scope,
+            "INSERT INTO org_units (tenant_id, id, parent_tenant_id, parent_id, kind, code,"
+            " name, path) VALUES (%s, 999992, %s, %s, 'branch', 'x-ok', '合法', %s)",
+            (a.tenant_id, a.tenant_id, a1.id, f"{a1.path}999992/"),
+        )
+        == 1
+    )
+
+
+def test_app_role_cannot_give_a_unit_a_path_that_is_not_its_parents_plus_its_id(
+    app_conn: psycopg.Connection[Any], owner_conn: psycopg.Connection[Any], world: World
+) -> None:
+    """Paths drive both locks (Casbin domains, tenant reach): a unit's path is its
+    parent's path, its id and '/', and a path cannot move under its children."""
+    scope = _world_scope(owner_conn, world)
+    a, a1, ag, a3, b = (world.units[n] for n in ("A", "a1", "ag", "a3", "B"))
+    insert = (
+        "INSERT INTO org_units (tenant_id, id, parent_tenant_id, parent_id, kind, code,"
+        " name, path) VALUES (%s, 999993, %s, %s, 'branch', 'x-path', '错路径', %s)"
+    )
+    # Claiming B's subtree as its path, with A as its parent.
+    with pytest.raises(errors.ForeignKeyViolation, match="fk_org_units_parent_path"):
+        _as_app(app_conn, scope, insert, (a.tenant_id, a.tenant_id, a.id, f"{b.path}999993/"))
+    # A path that does not end in the unit's own id.
+    with pytest.raises(errors.CheckViolation, match="ck_org_units_path_ends_with_id"):
+        _as_app(app_conn, scope, insert, (a.tenant_id, a.tenant_id, a.id, f"{a.path}1/"))
+    # A branch's path widened to the township's.
+    with pytest.raises(errors.CheckViolation, match="ck_org_units_path_ends_with_id"):
+        _as_app(app_conn, scope, "UPDATE org_units SET path = %s WHERE id = %s", (a.path, a1.id))
+    # A general branch moved (path and all) while its branch still points at the old path.
+    with pytest.raises(errors.ForeignKeyViolation):
+        _as_app(
+            app_conn,
+            scope,
+            "UPDATE org_units SET parent_id = %s, path = %s WHERE id = %s",
+            (a1.id, f"{a1.path}{ag.id}/", ag.id),
+        )
+    assert a3.path.startswith(ag.path)
+
+
+def test_app_role_cannot_grant_a_role_with_a_path_other_than_its_units(
+    app_conn: psycopg.Connection[Any], owner_conn: psycopg.Connection[Any], world: World
+) -> None:
+    """Casbin decides on `org_path`: a grant at branch a1 carrying township A's path
+    would reach all of A. The path must be the unit's."""
+    scope = _world_scope(owner_conn, world)
+    a, a1 = world.units["A"], world.units["a1"]
+    grant = (
+        "INSERT INTO role_assignments (tenant_id, account_id, role, org_unit_id, org_path)"
+        " VALUES (%s, %s, 'branch_secretary', %s, %s)"
+    )
+    who = world.accounts["nobody"]
+    with pytest.raises(errors.ForeignKeyViolation, match="fk_role_assignments_org_path"):
+        _as_app(app_conn, scope, grant, (a.tenant_id, who, a1.id, a.path))
+    assert _as_app(app_conn, scope, grant, (a.tenant_id, who, a1.id, a1.path)) == 1
+
+
+def test_app_role_cannot_rewrite_the_tenant_registry(
+    app_conn: psycopg.Connection[Any], owner_conn: psycopg.Connection[Any], world: World
+) -> None:
+    """`tenants` decides every principal's reach: the application may register a tenant
+    consistent with its parent and archive one, nothing else."""
+    scope = _world_scope(owner_conn, world)
+    a, b, county = world.units["A"], world.units["B"], world.units["county"]
+    for statement, params in [
+        ("UPDATE tenants SET path = %s WHERE id = %s", (b.path, a.tenant_id)),
+        ("UPDATE tenants SET parent_id = NULL WHERE id = %s", (a.tenant_id,)),
+        ("UPDATE tenants SET kind = 'county' WHERE id = %s", (a.tenant_id,)),
+        ("UPDATE tenants SET code = 'x' WHERE id = %s", (a.tenant_id,)),
+        ("DELETE FROM tenants WHERE id = %s", (a.tenant_id,)),
+        (
+            "INSERT INTO tenants (id, parent_id, kind, code, path, created_at)"
+            " VALUES (999994, %s, 'township', 'x-t', %s, now())",
+            (county.tenant_id, f"{county.path}999994/"),
+        ),
+    ]:
+        with pytest.raises(errors.InsufficientPrivilege):
+            _as_app(app_conn, scope, statement, params)
+    register = (
+        "INSERT INTO tenants (id, parent_id, kind, code, path) VALUES (999995, %s, %s, 'x-t', %s)"
+    )
+    # A township registered under another tenant's path, under a township, or parentless.
+    with pytest.raises(errors.ForeignKeyViolation, match="fk_tenants_parent_path"):
+        _as_app(app_conn, scope, register, (county.tenant_id, "township", f"{a.path}999995/"))
+    with pytest.raises(errors.ForeignKeyViolation, match="fk_tenants_parent_kind"):
+        _as_app(app_conn, scope, register, (a.tenant_id, "township", f"{a.path}999995/"))
+    with pytest.raises(errors.CheckViolation, match="ck_tenants_only_platform_is_parentless"):
+        _as_app(app_conn, scope, register, (None, "township", "/999995/"))
+    # What the service does: register a township below the county, archive a tenant.
+    assert (
+        _as_app(app_conn, scope, register, (county.tenant_id, "township", f"{county.path}999995/"))
+        == 1
+    )
+    assert (
+        _as_app(
+            app_conn, scope, "UPDATE tenants SET archived_at = now() WHERE id = %s", (a.tenant_id,)
+        )
+        == 1
+    )
+
+
+def test_app_role_cannot_rewrite_who_an_account_is(
+    app_conn: psycopg.Connection[Any], owner_conn: psycopg.Connection[Any], world: World
+) -> None:
+    """Login reads `accounts` before any scope exists, so no RLS there; column
+    privileges keep an account's identity (id, username, home tenant and unit) fixed."""
+    scope = _world_scope(owner_conn, world)
+    a, b1 = world.units["A"], world.units["b1"]
+    sec_a = world.accounts["secA"]
+    for statement, params in [
+        ("UPDATE accounts SET username = %s WHERE id = %s", (world.user("x"), sec_a)),
+        ("UPDATE accounts SET home_tenant_id = %s WHERE id = %s", (b1.tenant_id, sec_a)),
+        ("UPDATE accounts SET home_org_unit_id = %s WHERE id = %s", (b1.id, sec_a)),
+        ("UPDATE accounts SET id = 999996 WHERE id = %s", (sec_a,)),
+        ("UPDATE accounts SET auth_version = 1 WHERE id = %s", (sec_a,)),
+        ("DELETE FROM accounts WHERE id = %s", (sec_a,)),
+        (
+            "INSERT INTO accounts (id, username, display_name, password_hash, home_tenant_id,"
+            " home_org_unit_id) VALUES (999996, %s, 'x', 'x', %s, %s)",
+            (world.user("forged"), a.tenant_id, a.id),
+        ),
+    ]:
+        with pytest.raises(errors.InsufficientPrivilege):
+            _as_app(app_conn, scope, statement, params)
+    # An account whose home unit is not a unit of its home tenant.
+    with pytest.raises(errors.ForeignKeyViolation, match="fk_accounts_home_unit"):
+        _as_app(
+            app_conn,
+            scope,
+            "INSERT INTO accounts (username, display_name, password_hash, home_tenant_id,"
+            " home_org_unit_id) VALUES (%s, 'x', 'x', %s, %s)",
+            (world.user("stray"), a.tenant_id, b1.id),
+        )
+    # The account's state is the application's to keep: active, password, lockout ...
+    assert (
+        _as_app(
+            app_conn,
+            scope,
+            "UPDATE accounts SET is_active = false, password_hash = 'x',"
+            " password_changed_at = now() WHERE id = %s",
+            (sec_a,),
+        )
+        == 1
+    )
+    # ... and login's row lock (SELECT ... FOR UPDATE) still works without a scope.
+    assert _as_app(app_conn, [], "SELECT id FROM accounts WHERE id = %s FOR UPDATE", (sec_a,)) == 1
