@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import hmac
 import itertools
+import logging
 import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,8 +25,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.audit.service import checkpoint_periodically
 from service.auth.cache import PrincipalCache
 from service.auth.errors import INVALID_TOKEN
+from service.auth.ratelimit import TokenBucket
 from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService
 from service.config import Settings
@@ -29,7 +36,9 @@ from service.db import Database
 from service.errors import REQUEST_TOO_LARGE, DomainError
 from service.migrate import head_revision
 from service.schema.root import build_schema
-from service.schema.view import PingyiGraphQL
+from service.schema.view import PingyiGraphQL, transport_error
+
+log = logging.getLogger("pingyi.app")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Request ids name a request in logs and audit events: unique, not secret. A random tag
@@ -57,6 +66,10 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -64,12 +77,17 @@ class AppState:
     tokens: TokenService
     principals: PrincipalCache
     metrics: Metrics = field(default_factory=Metrics)
+    # The time sessions, lockouts and second factors are judged by (tests move it)
+    clock: Callable[[], datetime] = field(default=_utc_now)
+    # Token requests per client address (service/auth/ratelimit.py)
+    login_limiter: TokenBucket = field(default_factory=TokenBucket)
 
 
 def _json_error(exc: DomainError) -> JSONResponse:
     return JSONResponse(
         {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
         status_code=exc.http_status,
+        headers={"Retry-After": "5"} if exc.http_status == 503 else None,
     )
 
 
@@ -95,12 +113,31 @@ class EdgeMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else _next_request_id()
         scope["pingyi.request_id"] = request_id
         status_holder = {"status": 500}
+        graphql = scope.get("path") == "/graphql"
+        held: list[Message] = []  # a non-JSON refusal of /graphql, being rewritten
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if graphql and _needs_json(message):
+                    held.append(message)
+                    return
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            elif held:
+                # Every answer of /graphql is JSON with a code: a plain-text refusal
+                # (Starlette's 405 for a GET, say) is replaced once its body is in.
+                held.append(message)
+                if message.get("more_body"):
+                    return
+                start, body = held[0], b"".join(m.get("body", b"") for m in held[1:])
+                held.clear()
+                reason = body.decode("utf-8", "replace").strip()
+                await _json_error(transport_error(start["status"], reason))(
+                    scope, _no_body, send_with_id
+                )
+                return
             await send(message)
 
         try:
@@ -116,7 +153,7 @@ class EdgeMiddleware:
                 )
                 return
             authorization = headers.get("authorization", "")
-            if authorization:
+            if authorization and scope.get("path") != "/metrics":  # its own token
                 scheme, _, token = authorization.partition(" ")
                 claims = (
                     state.tokens.validate_access_token(token.strip())
@@ -130,11 +167,33 @@ class EdgeMiddleware:
             await self.app(scope, _limited(receive, limit), send_with_id)
         except BodyTooLarge:
             await _json_error(REQUEST_TOO_LARGE.error(limit=limit))(scope, receive, send_with_id)
+        except Exception:
+            if not graphql or status_holder.get("started"):
+                raise
+            # Not even a GraphQL answer could be made: still a coded JSON one.
+            log.error("unhandled error in /graphql", exc_info=True)
+            await _json_error(
+                DomainError("INTERNAL_SERVER_ERROR", "服务器内部错误", http_status=500)
+            )(scope, _no_body, send_with_id)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "other"
             state.metrics.requests[(path, status_holder["status"])] += 1
             state.metrics.seconds[path] += time.perf_counter() - started
+
+
+def _needs_json(start: Message) -> bool:
+    """A refusal (status >= 400) whose body is not JSON."""
+    if start["status"] < 400:
+        return False
+    for key, value in start.get("headers", []):
+        if key.lower() == b"content-type":
+            return not value.lower().startswith(b"application/json")
+    return True
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _is_upload(scope: Scope, headers: dict[str, str]) -> bool:
@@ -189,7 +248,23 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return PlainTextResponse(request.app.state.pingyi.metrics.render())
+    """Prometheus text, for the scraper only: it names paths and volumes, which an
+    outsider has no business seeing. Without `PINGYI_METRICS_TOKEN` the endpoint does
+    not exist (404); with it, `Authorization: Bearer <token>` is required (404 too
+    otherwise, so its existence is not advertised)."""
+    state: AppState = request.app.state.pingyi
+    expected = state.settings.metrics_token
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    if (
+        not expected
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(sent.strip().encode(), expected.encode())
+    ):
+        return JSONResponse(
+            {"errors": [{"message": "页面不存在", "extensions": {"code": "NOT_FOUND"}}]},
+            status_code=404,
+        )
+    return PlainTextResponse(state.metrics.render())
 
 
 def create_app(
@@ -217,7 +292,17 @@ def create_app(
         # ~130k such objects, an ~80 ms pause every ~1,000 requests (the p99).
         gc.collect()
         gc.freeze()
+        # Signed audit checkpoints, written outside the database every interval.
+        checkpoints = (
+            asyncio.create_task(checkpoint_periodically(state.db, settings))
+            if settings.audit_checkpoint_interval_seconds > 0
+            else None
+        )
         yield
+        if checkpoints is not None:
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
         await state.principals.stop()
         await state.db.dispose()
         if on_shutdown is not None:

@@ -1,5 +1,5 @@
 """`pingyi`: serve | migrate | demo | create-admin | import-members | export-members |
-audit verify | export-schema."""
+audit verify | audit checkpoint | export-schema."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-
-from sqlalchemy import create_engine
-from sqlalchemy.pool import NullPool
 
 from service.config import Settings
 
@@ -70,6 +68,7 @@ def cmd_demo(settings: Settings) -> list[Any]:
 def cmd_serve(settings: Settings, demo: bool) -> int:
     import uvicorn
 
+    from service.db import stop_embedded
     from service.runtime import prepare_database
 
     owner = prepare_database(settings)
@@ -84,16 +83,32 @@ def cmd_serve(settings: Settings, demo: bool) -> int:
     # Each worker builds its own app (pool, caches, listener) from the environment; the
     # database is the one this process migrated (an embedded server lives as long as it).
     os.environ["PINGYI_DATABASE_URL"] = owner
-    uvicorn.run(
-        "service.runtime:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        access_log=False,
-    )
+    if demo:
+        # The demo password and the demo administrators' missing second factor are
+        # accepted only while serving with --demo (service/auth/credentials.py).
+        os.environ["PINGYI_DEMO"] = "1"
+    # uvicorn catches SIGTERM, shuts down, then raises the signal again: with its default
+    # action the process would die there, before the embedded PostgreSQL is stopped.
+    # As SystemExit it unwinds through the `finally` below instead.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        uvicorn.run(
+            "service.runtime:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_embedded()
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
@@ -289,24 +304,62 @@ def cmd_export_members(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(settings: Settings) -> int:
-    from service.audit.service import verify_chains
-    from service.db import sqlalchemy_url
+def _all_tenants_transaction(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(tx)` as the application role with every tenant in scope (the audit
+    commands read every chain)."""
+    from service.audit.service import all_tenant_ids
     from service.runtime import owner_url
 
+    async def scoped(tx: Any) -> T:
+        tx.widen(await all_tenant_ids(tx))
+        return await work(tx)
+
+    return _in_transaction(settings, owner_url(settings), scoped)
+
+
+def cmd_audit_verify(settings: Settings) -> int:
+    """Recompute every chain and hold each against its last signed checkpoint."""
+    from service.audit.checkpoints import last_checkpoints
+    from service.audit.service import all_tenant_ids, verify_tenants
+
     _say("正在校验审计日志哈希链 ...")
-    engine = create_engine(sqlalchemy_url(owner_url(settings)), poolclass=NullPool)
-    try:
-        with engine.begin() as conn:
-            checked, broken = verify_chains(conn)
-    finally:
-        engine.dispose()
-    if broken:
-        for link in broken:
-            _say(f"断链：租户 {link.tenant_id} 第 {link.seq} 条：{link.reason}")
-        _say(f"已检查 {checked} 条事件，发现 {len(broken)} 处断链。")
+    checkpoints, problems = last_checkpoints(settings)
+
+    async def work(tx: Any) -> Any:
+        return await verify_tenants(tx, await all_tenant_ids(tx), checkpoints, problems)
+
+    result = _all_tenants_transaction(settings, work)
+    findings = 0
+    for problem in result.problems:
+        findings += 1
+        _say(f"检查点：{problem.reason}")
+    for tenant in result.tenants:
+        if tenant.broken is not None:
+            findings += 1
+            _say(f"断链：租户 {tenant.tenant_id} 第 {tenant.broken.seq} 条：{tenant.broken.reason}")
+        elif tenant.checkpoint is not None:
+            findings += 1
+            _say(
+                f"检查点不符：租户 {tenant.tenant_id} 第 {tenant.checkpoint.seq} 条："
+                f"{tenant.checkpoint.reason}"
+            )
+    if findings:
+        _say(f"已检查 {result.checked} 条事件，发现 {findings} 处问题。")
         return 1
-    _say(f"已检查 {checked} 条事件，哈希链完整。")
+    _say(f"已检查 {result.checked} 条事件，哈希链完整，与最后检查点一致。")
+    return 0
+
+
+def cmd_audit_checkpoint(settings: Settings) -> int:
+    """Sign every tenant's chain head now and append it to the checkpoint file."""
+    from service.audit.checkpoints import HEADS_SQL, checkpoint_file, write_checkpoints
+
+    async def work(tx: Any) -> list[Any]:
+        return list(await tx.rows(HEADS_SQL))
+
+    heads = _all_tenants_transaction(settings, work)
+    made = write_checkpoints(settings, [(r.tenant_id, r.seq, r.hash) for r in heads])
+    _say(f"已为 {len(made)} 个租户的审计链写入签名检查点：{checkpoint_file(settings)}")
     return 0
 
 
@@ -352,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("--out", required=True, help="写入的 .xlsx 路径")
     audit = sub.add_parser("audit", help="审计日志")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="重算哈希链，报告第一处断链")
+    audit_sub.add_parser("verify", help="重算哈希链并与签名检查点比对，报告第一处问题")
+    audit_sub.add_parser("checkpoint", help="签名各租户审计链的链头，追加到检查点文件")
     export = sub.add_parser("export-schema", help="导出 schema.graphql")
     export.add_argument("path", nargs="?", default="")
     return parser
@@ -383,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_import_members(settings, args)
     if args.command == "export-members":
         return cmd_export_members(settings, args)
+    if args.command == "audit" and args.audit_command == "checkpoint":
+        return cmd_audit_checkpoint(settings)
     if args.command == "audit":
         return cmd_audit_verify(settings)
     if args.command == "export-schema":

@@ -19,6 +19,11 @@ def _env_int(name: str, default: int) -> int:
     return default if raw is None or raw.strip() == "" else int(raw)
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else float(raw)
+
+
 def _default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "pingyi"
 
@@ -48,6 +53,18 @@ class Settings:
     refresh_token_ttl: int = 14 * 24 * 3600
     login_max_failures: int = 5
     login_window_seconds: int = 900
+    # Sessions and second factor (service/auth): a session with no recorded request for
+    # this long is dead, refresh included (activity is recorded about once a minute)
+    session_idle_seconds: int = 1800
+    # TOTP required for the three administrators and county organizers (off: tests)
+    mfa_required: bool = True
+    # Days a password lives before it must be changed; 0: no expiry
+    password_max_age_days: int = 0
+    # Token requests (/auth/token) per minute per client address; 0: no limit
+    login_rate_per_minute: int = 30
+    # `pingyi serve --demo`: the demo password and the demo administrators' missing
+    # second factor are accepted; outside it they must be changed / enrolled first
+    demo_mode: bool = False
     # GraphQL hardening
     dev_mode: bool = False
     max_query_depth: int = 10
@@ -57,8 +74,17 @@ class Settings:
     default_page_size: int = 20
     max_page_size: int = 100
     db_pool_size: int = 10
-    # Seconds to wait for a free connection before the request fails
-    db_pool_timeout: float = 10.0
+    # Seconds to wait for a free connection before the request fails (503 UNAVAILABLE):
+    # short, so an overloaded service answers fast instead of queueing requests
+    db_pool_timeout: float = 3.0
+    # Milliseconds, per application connection (0 = no limit): a statement running
+    # longer is cancelled; a lock waited on longer fails; a transaction left idle that
+    # long is ended by the server (its connection closed)
+    db_statement_timeout_ms: int = 15_000
+    db_lock_timeout_ms: int = 5_000
+    db_idle_in_transaction_timeout_ms: int = 30_000
+    # Bearer token that /metrics requires; None -> /metrics answers 404
+    metrics_token: str | None = None
     # Seconds a login session's principal (account, grants, scope) is kept per process;
     # changes reach every process at once through LISTEN/NOTIFY whatever this says.
     principal_cache_seconds: int = 60
@@ -67,12 +93,19 @@ class Settings:
     # Member ledger uploads (.xlsx): bytes and data rows at most
     max_upload_bytes: int = 20 * 2**20
     max_import_rows: int = 100_000
+    # Audit checkpoints (signed chain heads, kept outside the database): the Ed25519
+    # key file and the JSON-lines file; None -> in data_dir. Interval 0 -> on demand only.
+    audit_signing_key_file: Path | None = None
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_interval_seconds: int = 3600
 
     @classmethod
     def from_env(cls) -> Settings:
         key_file = os.environ.get("PINGYI_JWT_PRIVATE_KEY_FILE")
         field_key_file = os.environ.get("PINGYI_FIELD_KEY_FILE")
         data_dir = os.environ.get("PINGYI_DATA_DIR")
+        audit_key_file = os.environ.get("PINGYI_AUDIT_SIGNING_KEY_FILE")
+        checkpoint_file = os.environ.get("PINGYI_AUDIT_CHECKPOINT_FILE")
         return cls(
             database_url=os.environ.get("PINGYI_DATABASE_URL") or None,
             app_database_url=os.environ.get("PINGYI_APP_DATABASE_URL") or None,
@@ -89,6 +122,11 @@ class Settings:
             refresh_token_ttl=_env_int("PINGYI_REFRESH_TOKEN_TTL", 14 * 24 * 3600),
             login_max_failures=_env_int("PINGYI_LOGIN_MAX_FAILURES", 5),
             login_window_seconds=_env_int("PINGYI_LOGIN_WINDOW_SECONDS", 900),
+            session_idle_seconds=_env_int("PINGYI_SESSION_IDLE_SECONDS", 1800),
+            mfa_required=_env_bool("PINGYI_MFA_REQUIRED", True),
+            password_max_age_days=_env_int("PINGYI_PASSWORD_MAX_AGE_DAYS", 0),
+            login_rate_per_minute=_env_int("PINGYI_LOGIN_RATE_PER_MINUTE", 30),
+            demo_mode=_env_bool("PINGYI_DEMO", False),
             dev_mode=_env_bool("PINGYI_DEV", False),
             max_query_depth=_env_int("PINGYI_MAX_QUERY_DEPTH", 10),
             max_aliases=_env_int("PINGYI_MAX_ALIASES", 10),
@@ -96,8 +134,19 @@ class Settings:
             max_body_bytes=_env_int("PINGYI_MAX_BODY_BYTES", 100_000),
             default_page_size=_env_int("PINGYI_DEFAULT_PAGE_SIZE", 20),
             max_page_size=_env_int("PINGYI_MAX_PAGE_SIZE", 100),
+            audit_signing_key_file=Path(audit_key_file) if audit_key_file else None,
+            audit_checkpoint_file=Path(checkpoint_file) if checkpoint_file else None,
+            audit_checkpoint_interval_seconds=_env_int(
+                "PINGYI_AUDIT_CHECKPOINT_INTERVAL_SECONDS", 3600
+            ),
             db_pool_size=_env_int("PINGYI_DB_POOL_SIZE", 10),
-            db_pool_timeout=float(_env_int("PINGYI_DB_POOL_TIMEOUT", 10)),
+            db_pool_timeout=_env_float("PINGYI_DB_POOL_TIMEOUT", 3.0),
+            db_statement_timeout_ms=_env_int("PINGYI_DB_STATEMENT_TIMEOUT_MS", 15_000),
+            db_lock_timeout_ms=_env_int("PINGYI_DB_LOCK_TIMEOUT_MS", 5_000),
+            db_idle_in_transaction_timeout_ms=_env_int(
+                "PINGYI_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 30_000
+            ),
+            metrics_token=os.environ.get("PINGYI_METRICS_TOKEN") or None,
             principal_cache_seconds=_env_int("PINGYI_PRINCIPAL_CACHE_SECONDS", 60),
             workers=_env_int("PINGYI_WORKERS", 1),
             max_upload_bytes=_env_int("PINGYI_MAX_UPLOAD_BYTES", 20 * 2**20),

@@ -45,7 +45,14 @@ def build_state(settings: Settings, owner: str) -> AppState:
         access_ttl=settings.access_token_ttl,
     )
     app_url = libpq_url(app_url_for(settings, owner))
-    db = Database(app_url, pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout)
+    db = Database(
+        app_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+        idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
+    )
     principals = PrincipalCache(app_url, ttl_seconds=settings.principal_cache_seconds)
     db.after_auth_change.append(principals.apply)
     return AppState(settings=settings, db=db, tokens=tokens, principals=principals)

@@ -52,7 +52,15 @@ def tmp_data_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def settings(tmp_data_dir: Path) -> Settings:
-    return replace(Settings(), data_dir=tmp_data_dir, jwt_private_key_file=tmp_data_dir / "key.pem")
+    # The world's administrators log in without a second factor, and every test logs in
+    # from one address: tests/auth turn MFA and the token endpoint's rate limit back on.
+    return replace(
+        Settings(),
+        data_dir=tmp_data_dir,
+        jwt_private_key_file=tmp_data_dir / "key.pem",
+        mfa_required=False,
+        login_rate_per_minute=0,
+    )
 
 
 @pytest.fixture(scope="session")

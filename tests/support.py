@@ -174,6 +174,19 @@ async def build_world(state: AppState) -> World:
     return world
 
 
+async def first_login(
+    client: httpx.AsyncClient, username: str, password: str, new_password: str
+) -> str:
+    """Log in an account someone else created: its first login must change the password
+    (PASSWORD_CHANGE_REQUIRED), in the same request."""
+    response = await client.post(
+        "/auth/token",
+        data={"username": username, "password": password, "new_password": new_password},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
 async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
     response = await client.post("/auth/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text

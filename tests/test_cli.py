@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from service.app import AppState
 from service.config import Settings
@@ -39,8 +41,13 @@ def test_create_admin_makes_a_system_admin_at_the_root_once(
 
 
 async def test_demo_county_has_all_tenant_kinds_branches_and_a_login_per_role(
-    state: AppState, client: httpx.AsyncClient, owner_conn: psycopg.Connection
+    state: AppState,
+    client: httpx.AsyncClient,
+    owner_conn: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # served as `pingyi serve --demo` does: the demo password is accepted as it is
+    monkeypatch.setattr(state, "settings", replace(state.settings, demo_mode=True))
     async with state.db.transaction() as tx:
         logins = await load_demo(tx, progress=lambda _: None)
     async with state.db.transaction() as tx:

@@ -30,11 +30,12 @@ from strawberry.types import ExecutionContext, ExecutionResult, Info
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.utils.operation import get_operation_type
 
-from service.auth.graphql import Account, AuthMutation, AuthQuery
+from service.audit.graphql import AuditMutation, AuditQuery
+from service.auth.graphql import Account, AccountAdminMutation, AuthMutation, AuthQuery
 from service.authz.graphql import AuthzMutation, RoleAssignment
 from service.config import Settings
 from service.dues.graphql import DuesMutation, DuesPayment
-from service.errors import DomainError
+from service.errors import INVALID_INPUT, DomainError
 from service.meetings.graphql import Meeting, MeetingsMutation, MeetingsQuery, MemberTask
 from service.members.flags_graphql import FlagsMutation
 from service.members.graphql import Member, MembersMutation, MembersQuery
@@ -51,6 +52,7 @@ from service.schema.context import Context
 from service.schema.limits import (
     CachedDocuments,
     NoIntrospectionRule,
+    ValidTextRule,
     alias_limit_rule,
     depth_limit_rule,
 )
@@ -83,6 +85,7 @@ Query = merge_types(
         MeetingsQuery,
         RegistrationQuery,
         MobileQuery,
+        AuditQuery,
     ),
 )
 Mutation = merge_types(
@@ -90,6 +93,7 @@ Mutation = merge_types(
     (
         TenantsMutation,
         AuthMutation,
+        AccountAdminMutation,
         AuthzMutation,
         MembersMutation,
         ImportMutation,
@@ -99,6 +103,7 @@ Mutation = merge_types(
         SanctionsMutation,
         RegistrationMutation,
         MobileMutation,
+        AuditMutation,
     ),
 )
 
@@ -269,6 +274,7 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
     rules: list[Any] = [
         depth_limit_rule(settings.max_query_depth),
         alias_limit_rule(settings.max_aliases),
+        ValidTextRule,
     ]
     if not settings.dev_mode:
         rules.append(NoIntrospectionRule)
@@ -316,6 +322,9 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         if code is None:
             if "tokens" in message and "Parsing aborted" in message:
                 code, message = "QUERY_TOO_LARGE", "查询过长，超过词法单元上限"
+            elif "Invalid Unicode escape sequence" in message:
+                # A lone surrogate written as an escape: text no column can hold.
+                code, message = "INVALID_INPUT", INVALID_INPUT.message
             else:
                 syntax = "Syntax Error" in message
                 code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"

@@ -17,29 +17,76 @@ import logging
 from typing import Any
 
 import orjson
+from cross_web import HTTPException as StrawberryHTTPException
 from graphql import ExecutionResult, GraphQLError
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types.unset import UNSET
 
+from service.audit.service import audit_denials
 from service.auth.service import RequestPrincipal, principal_for_request
 from service.db import Transaction
-from service.errors import INVALID_REQUEST, DomainError, unauthenticated
+from service.errors import (
+    INVALID_INPUT,
+    INVALID_REQUEST,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    REQUEST_TOO_LARGE,
+    STATEMENT_TIMEOUT,
+    UNAVAILABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+    DomainError,
+    unauthenticated,
+)
 from service.schema.context import Context
 from service.schema.root import format_error
 
 log = logging.getLogger("pingyi.graphql")
 
 _PLAIN_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
+# Answers worth retrying: 503 with Retry-After (seconds).
+_RETRY_CODES = frozenset({UNAVAILABLE.code, STATEMENT_TIMEOUT.code})
+RETRY_AFTER_SECONDS = 5
 
 
 def _failure(exc: Exception) -> ExecutionResult:
     message = exc.message if isinstance(exc, DomainError) else "commit failed"
     return ExecutionResult(data=None, errors=[GraphQLError(message, original_error=exc)])
+
+
+def _has_invalid_text(value: Any) -> bool:
+    """Whether a variable value holds text PostgreSQL cannot store or UTF-8 cannot
+    encode: a NUL character or a lone surrogate (JSON `\\ud800` decodes to one)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_invalid_text(k) or _has_invalid_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_invalid_text(v) for v in value)
+    return False
+
+
+def _mark_retry(result: ExecutionResult, sub_response: Any) -> None:
+    """A busy database (no connection in time) or a statement over its time limit
+    answers 503 with Retry-After, so clients and proxies back off instead of retrying
+    at once."""
+    for error in result.errors or ():
+        original = error.original_error
+        if isinstance(original, DomainError) and original.code in _RETRY_CODES:
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return
 
 
 def _is_upload(request: Any) -> bool:
@@ -57,6 +104,40 @@ def _refusal(exc: DomainError) -> Response:
     )
 
 
+# Strawberry's transport refusals (plain text in English) -> what the client is told.
+_TRANSPORT_REASONS = {
+    "Batching is not enabled": "不支持批量请求，每次请求只能包含一个操作",
+    "Unable to parse request body as JSON": "请求体不是有效的 JSON",
+    "No GraphQL query found in the request": "请求中没有 GraphQL 查询",
+    "Unable to parse the multipart body": "上传请求格式无效（应为 GraphQL multipart 请求）",
+}
+
+
+def transport_error(status: int, reason: str = "") -> DomainError:
+    """The coded JSON error for a refusal of /graphql below GraphQL itself (method,
+    content type, a body that is no single GraphQL request), so every answer of the
+    endpoint is JSON with `extensions.code`."""
+    if status == 405:
+        return METHOD_NOT_ALLOWED.error()
+    if status == 415 or reason == "Unsupported content type":
+        return UNSUPPORTED_MEDIA_TYPE.error()
+    if status == 404:
+        return NOT_FOUND.error(what="页面")
+    if status == 413:
+        return REQUEST_TOO_LARGE.error("请求体过大")
+    if status == 503:
+        return UNAVAILABLE.error()
+    return INVALID_REQUEST.error(_TRANSPORT_REASONS.get(reason, INVALID_REQUEST.message))
+
+
+async def _client_gone(request: Any) -> bool:
+    """Whether the client closed the connection (its body was read already, so the
+    next ASGI message can only be the disconnect; `is_disconnected` does not wait)."""
+    if not isinstance(request, Request):
+        return False
+    return await request.is_disconnected()
+
+
 class PingyiGraphQL(GraphQL):
     """Strawberry's ASGI view, with the request's unit of work around execution.
 
@@ -69,6 +150,24 @@ class PingyiGraphQL(GraphQL):
         # File uploads (multipart/form-data) are read by `_read_upload_form` first.
         kwargs.setdefault("multipart_uploads_enabled", True)
         super().__init__(*args, **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's, with its plain-text transport refusals answered as coded JSON."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except StrawberryHTTPException as exc:
+            response = _refusal(transport_error(exc.status_code, exc.reason))
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Bytes that are not UTF-8 are malformed JSON too (not an internal error).
+        try:
+            return super().decode_json(data)
+        except UnicodeDecodeError as exc:
+            raise orjson.JSONDecodeError("body is not UTF-8", "", 0) from exc
 
     async def get_context(self, request: Any, response: Any = None) -> Any:
         # The real Context needs the principal, which execute_operation loads.
@@ -182,14 +281,29 @@ class PingyiGraphQL(GraphQL):
                     cache=state.principals,
                     request_id=request.scope.get("pingyi.request_id", ""),
                     use_cache=use_cache,
+                    now=state.clock(),
+                    idle_seconds=state.settings.session_idle_seconds,
                 )
             except DomainError as exc:
                 sub_response.status_code = exc.http_status
-                return _failure(exc)
-            result, tx = await self._run_once(
-                request, request_adapter, request_data, root_value, sub_response, loaded
-            )
+                failure = _failure(exc)
+                _mark_retry(failure, sub_response)
+                return failure
+            if _has_invalid_text(getattr(request_data, "variables", None)):
+                return _failure(INVALID_INPUT.error())
+            try:
+                result, tx = await self._run_once(
+                    request, request_adapter, request_data, root_value, sub_response, loaded
+                )
+            except DomainError as exc:  # no connection for the guard, or its timeout
+                failure = _failure(exc)
+                _mark_retry(failure, sub_response)
+                return failure
+            _mark_retry(result, sub_response)
             if not tx.stale:
+                # FORBIDDEN answers leave an event, written after the request's own
+                # transaction (read-only, or rolled back); nothing to do without one.
+                await audit_denials(state.db, loaded.principal, result.errors)
                 return result
             # The cached principal was out of date (its notification had not arrived):
             # nothing of this run counts. Once more with the principal read afresh.
@@ -228,6 +342,11 @@ class PingyiGraphQL(GraphQL):
         except BaseException:
             await tx.finish(commit=False)
             raise
+        if not failed and tx.write and await _client_gone(request):
+            # Whoever asked will never learn the outcome: nothing is written, rather
+            # than a change committed after its client gave up (and may send it again).
+            log.info("client disconnected before commit; rolled back")
+            failed = True
         if failed:
             await tx.finish(commit=False)
             return result, tx

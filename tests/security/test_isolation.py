@@ -92,6 +92,8 @@ ID_ARG_KINDS: dict[str, str | None] = {
     "taskId": "MemberTask",
     "tenantId": "OrgUnit",  # a tenant's top unit
     "importId": "MemberImport",
+    "tenant": "OrgUnit",  # auditEvents(filter: {tenant}): a tenant's top unit
+    "orgUnit": "OrgUnit",  # auditEvents(filter: {orgUnit})
 }
 
 # Enum values that make a plausible request (a member at a branch, a branch below a
@@ -101,8 +103,17 @@ PREFERRED_ENUM_VALUES = {"OrgUnitKind": "BRANCH", "Role": "MEMBER"}
 # Root query fields about the caller only: no positive control with B's data for them.
 SELF_FIELDS = frozenset({"me"})
 
+# Root fields only the auditor may use (everyone else: FORBIDDEN): their baseline and
+# positive control are asked as the county's auditor.
+AUDITOR_FIELDS = frozenset({"auditEvents", "auditVerification", "exportAuditEvents"})
+
 # Codes an answer about B's id may carry (always identical to the missing-id answer).
 HIDING_CODES = frozenset({"NOT_FOUND", "FORBIDDEN"})
+
+# Mutations of the caller's own credentials: no id argument, nothing of anyone else to
+# find. The walker's old password is wrong on purpose (walking must not change the
+# walker's password), so their answer is this code, about the caller alone.
+SELF_MUTATION_CODES = {"changePassword": frozenset({"WRONG_PASSWORD"})}
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,9 @@ class Walker:
             return True
         if type_name == "Date":
             return "2020-07-01"
+        if type_name == "DateTime":
+            # auditEvents(filter: {from, to}): a window that holds every event
+            return "2020-07-01T00:00:00+00:00" if name == "from" else "2999-01-01T00:00:00+00:00"
         if type_name == "Upload":
             # A real file part (see `ask`): a one-row ledger that would be imported.
             return WalkerUpload(
@@ -741,7 +755,8 @@ async def test_tenant_a_finds_nothing_of_b_through_any_root_field(
                 found = leaks(answer.text, markers)
                 if found:
                     problems.append(f"{who} {probe.label()}: leaks {found}: {answer.text}")
-                if answer.codes - HIDING_CODES:
+                own = SELF_MUTATION_CODES.get(probe.field, frozenset())
+                if answer.codes - HIDING_CODES - own:
                     problems.append(f"{who} {probe.label()}: unexpected {answer.text}")
                 continue
             for slot in probe.slots:
@@ -778,7 +793,12 @@ async def test_tenant_a_finds_nothing_of_b_through_any_root_field(
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:30])
     # Not vacuous: for every id argument some principal of A got past authorization to the
     # lookup and was told NOT_FOUND (not merely FORBIDDEN, not a validation error).
+    # The auditor's fields refuse every principal of A before any lookup (FORBIDDEN,
+    # identical for B's and missing ids, checked above); the auditor's own NOT_FOUND
+    # lookups are driven by the positive control and tests/audit.
     for probe in probes:
+        if probe.field in AUDITOR_FIELDS:
+            continue
         for slot in probe.slots:
             assert hidden_by_not_found[(probe.label(), slot.name)], (probe.label(), slot)
     assert asked > 300, asked
@@ -793,11 +813,13 @@ async def test_walker_baseline_a_reaches_its_own_data(
     not a malformed request."""
     world = shared
     ids = world_ids(world, owner_conn)
-    token = await token_for(client, world, "secA")
+    secretary = await token_for(client, world, "secA")
+    auditor = await token_for(client, world, "auditor")
     problems = []
     for probe in walker_for(state, world).probes():
         if probe.variant != "required":
             continue
+        token = auditor if probe.field in AUDITOR_FIELDS else secretary
         if not probe.slots:
             answer = await ask(client, token, probe.document, probe.variables)
             if probe.operation == "query" and answer.codes:
@@ -822,11 +844,23 @@ async def test_walker_positive_control_county_sees_b(
     same query probes: the walk would notice a leak."""
     world = shared
     ids = world_ids(world, owner_conn)
-    token = await token_for(client, world, "county")
+    county = await token_for(client, world, "county")
+    auditor = await token_for(client, world, "auditor")
+    # The auditor's unfiltered list shows the newest events of every tenant: make B's
+    # the newest (a denied attempt of B's own secretary, recorded in B's chain), so
+    # that the first page must show B.
+    denied = await gql(
+        client,
+        await token_for(client, world, "secB"),
+        "mutation($i: CreateOrgUnitInput!) { createOrgUnit(input: $i) { orgUnit { id } } }",
+        {"i": {"parentId": world.gid("B"), "kind": "BRANCH", "code": "nope", "name": "不许"}},
+    )
+    assert error_codes(denied) == ["FORBIDDEN"]
     seen_b: dict[str, bool] = {}
     for probe in walker_for(state, world).probes():
         if probe.operation != "query" or probe.field in SELF_FIELDS:
             continue
+        token = auditor if probe.field in AUDITOR_FIELDS else county
         if not probe.slots:
             answer = await ask(client, token, probe.document, probe.variables)
             seen_b[probe.field] = seen_b.get(probe.field, False) or bool(
@@ -845,7 +879,7 @@ async def test_walker_positive_control_county_sees_b(
                     )
                     hit = hit or (not answer.codes and bool(leaks(answer.text, ids.markers)))
             seen_b[f"{probe.field}({slot.name})"] = hit
-    assert seen_b and all(seen_b.values()), seen_b
+    assert seen_b and all(seen_b.values()), [k for k, v in seen_b.items() if not v]
 
 
 # -- hand-written probes the issue names ------------------------------------------------

@@ -7,7 +7,7 @@ import secrets
 import httpx
 import psycopg
 
-from tests.support import World, error_codes, gql, login
+from tests.support import World, error_codes, first_login, gql, login
 
 CREATE = """
 mutation($input: CreateOrgUnitInput!) {
@@ -137,7 +137,11 @@ async def test_new_township_secretary_sees_only_own_township(
         "orgUnit": {"name": "丰收镇"},
     }
 
-    secretary = await login(client, username, "Harvest-2026!")
+    refused = await client.post(
+        "/auth/token", data={"username": username, "password": "Harvest-2026!"}
+    )
+    assert refused.json()["code"] == "PASSWORD_CHANGE_REQUIRED"
+    secretary = await first_login(client, username, "Harvest-2026!", "Bumper-Crop-2027!")
     mine = await gql(client, secretary, "{ tenants { nodes { name } } }")
     assert [n["name"] for n in mine["data"]["tenants"]["nodes"]] == ["丰收镇"]
     branches = await gql(client, secretary, CHILDREN, {"p": town["id"], "all": False})
