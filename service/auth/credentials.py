@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from service.audit.service import record
+from service.audit.service import Outcome, record
 from service.auth import mfa, passwords, repository
 from service.auth.errors import (
     INVALID_OTP,
@@ -50,7 +50,13 @@ def _actor(account: Any, request_id: str) -> Principal:
     )
 
 
-async def _audit(tx: Transaction, account: Any, action: str, request_id: str) -> None:
+async def _audit(
+    tx: Transaction,
+    account: Any,
+    action: str,
+    request_id: str,
+    outcome: Outcome = Outcome.SUCCESS,
+) -> None:
     """An event of the account's own credentials, in its home tenant's chain."""
     actor = _actor(account, request_id)
     tx.widen(actor.tenant_ids)
@@ -61,6 +67,7 @@ async def _audit(tx: Transaction, account: Any, action: str, request_id: str) ->
         action=action,
         object_type="Account",
         object_id=account.id,
+        outcome=outcome,
     )
 
 
@@ -125,7 +132,7 @@ async def check_second_factor(
         await _audit(tx, account, "auth.mfa_recovery_code_used", request_id)
         return
     await repository.add_failure(tx, account.id, now)
-    await _audit(tx, account, "auth.mfa_failed", request_id)
+    await _audit(tx, account, "auth.mfa_failed", request_id, Outcome.FAILED)
     raise INVALID_OTP.error()
 
 
@@ -208,7 +215,7 @@ async def confirm_enrollment(
         raise MFA_ALREADY_ENROLLED.error()
     step = mfa.matching_step(_secret_of(account), code, now, after_step=account.totp_last_step)
     if step is None:
-        await _audit(tx, account, "auth.mfa_failed", request_id)
+        await _audit(tx, account, "auth.mfa_failed", request_id, Outcome.FAILED)
         raise INVALID_OTP.error()
     await repository.accept_totp_step(tx, account.id, step, enable=True)
     await _audit(tx, account, "auth.mfa_enrolled", request_id)

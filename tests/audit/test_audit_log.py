@@ -19,7 +19,7 @@ from service.audit.checkpoints import checkpoint_file
 from service.audit.service import checkpoint_now
 from service.config import Settings
 from tests.conftest import TestDatabase
-from tests.support import World, error_codes, gql, login, run_cli
+from tests.support import PASSWORD, World, error_codes, gql, login, run_cli
 
 EVENTS = """
 query($f: AuditEventFilter, $first: Int, $after: String) {
@@ -348,3 +348,38 @@ async def test_verification_through_graphql_and_the_periodic_checkpoint(
             "UPDATE audit_events SET details = %s::jsonb WHERE tenant_id = %s AND seq = %s",
             (details, tenant, seq),
         )
+
+
+async def test_lockout_locked_and_disabled_attempts_are_audited_as_failed(
+    client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    """Wrong passwords up to the threshold lock the account (auth.lockout); a further
+    attempt, even with the right password, is auth.login_locked; an attempt on a
+    disabled account is auth.login_disabled. All in the account's home chain, failed."""
+    who = world.accounts["nobody"]
+    for _ in range(5):
+        wrong = await client.post(
+            "/auth/token", data={"username": world.user("nobody"), "password": "Wrong-Pass-123!"}
+        )
+        assert wrong.status_code in (401, 423)
+    locked = await client.post(
+        "/auth/token", data={"username": world.user("nobody"), "password": PASSWORD}
+    )
+    assert locked.status_code == 423
+    owner_conn.execute(
+        "UPDATE accounts SET is_active = false WHERE id = %s", (world.accounts["memA1"],)
+    )
+    disabled = await client.post(
+        "/auth/token", data={"username": world.user("memA1"), "password": PASSWORD}
+    )
+    assert disabled.status_code in (401, 403)
+    events = owner_conn.execute(
+        "SELECT action, outcome, object_id FROM audit_events"
+        " WHERE action IN ('auth.lockout', 'auth.login_locked', 'auth.login_disabled')"
+        " AND object_id = ANY(%s)",
+        ([str(who), str(world.accounts["memA1"])],),
+    ).fetchall()
+    found = {(action, outcome, object_id) for action, outcome, object_id in events}
+    assert ("auth.lockout", "failed", str(who)) in found
+    assert ("auth.login_locked", "failed", str(who)) in found
+    assert ("auth.login_disabled", "failed", str(world.accounts["memA1"])) in found

@@ -157,14 +157,14 @@ async def test_an_enrolled_account_needs_a_valid_unused_code(
     # the same code again (an observer's replay) is refused
     replayed = await _token(client, world.user("security"), otp=code)
     assert replayed.status_code == 401 and replayed.json()["code"] == "INVALID_OTP"
-    actions = {
-        row[0]
+    outcomes = {
+        (row[0], row[1])
         for row in owner_conn.execute(
-            "SELECT action FROM audit_events WHERE actor_account_id = %s",
+            "SELECT action, outcome FROM audit_events WHERE actor_account_id = %s",
             (world.accounts["security"],),
         )
     }
-    assert {"auth.mfa_enrolled", "auth.mfa_failed"} <= actions
+    assert {("auth.mfa_enrolled", "success"), ("auth.mfa_failed", "failed")} <= outcomes
 
 
 async def test_a_recovery_code_logs_in_once(
