@@ -93,3 +93,22 @@ def forbidden() -> DomainError:
 
 def unauthenticated(message: str | None = None) -> DomainError:
     return UNAUTHENTICATED.error(message)
+
+
+def has_invalid_text(value: Any) -> bool:
+    """Whether input holds text PostgreSQL cannot store or UTF-8 cannot encode: a NUL
+    character or a lone surrogate (JSON `\\ud800` decodes to one), anywhere in nested
+    dicts and lists. Such input is INVALID_INPUT at the edge, never a 500 later."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(has_invalid_text(k) or has_invalid_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_invalid_text(v) for v in value)
+    return False

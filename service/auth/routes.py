@@ -17,7 +17,13 @@ from service.auth.errors import (
     INVALID_ENROLLMENT_TOKEN,
     TOO_MANY_LOGIN_ATTEMPTS,
 )
-from service.errors import INVALID_REQUEST, DomainError, unauthenticated
+from service.errors import (
+    INVALID_INPUT,
+    INVALID_REQUEST,
+    DomainError,
+    has_invalid_text,
+    unauthenticated,
+)
 
 _OAUTH_ERROR = {401: "invalid_grant", 423: "invalid_grant", 403: "invalid_grant"}
 
@@ -45,13 +51,15 @@ async def _form(request: Request) -> dict[str, Any]:
             body = json.loads(await request.body() or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("body")
-            return body
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            pairs = parse_qsl((await request.body()).decode(), keep_blank_values=True)
-            return dict(pairs)
-        raise ValueError(content_type)
+        elif content_type.startswith("application/x-www-form-urlencoded"):
+            body = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        else:
+            raise ValueError(content_type)
     except (ValueError, UnicodeDecodeError) as exc:
         raise INVALID_REQUEST.error() from exc
+    if has_invalid_text(body):
+        raise INVALID_INPUT.error()
+    return body
 
 
 def _tokens(pair: service.TokenPair) -> JSONResponse:

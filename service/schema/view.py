@@ -41,6 +41,7 @@ from service.errors import (
     UNAVAILABLE,
     UNSUPPORTED_MEDIA_TYPE,
     DomainError,
+    has_invalid_text,
     unauthenticated,
 )
 from service.schema.context import Context
@@ -57,24 +58,6 @@ RETRY_AFTER_SECONDS = 5
 def _failure(exc: Exception) -> ExecutionResult:
     message = exc.message if isinstance(exc, DomainError) else "commit failed"
     return ExecutionResult(data=None, errors=[GraphQLError(message, original_error=exc)])
-
-
-def _has_invalid_text(value: Any) -> bool:
-    """Whether a variable value holds text PostgreSQL cannot store or UTF-8 cannot
-    encode: a NUL character or a lone surrogate (JSON `\\ud800` decodes to one)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_invalid_text(k) or _has_invalid_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_invalid_text(v) for v in value)
-    return False
 
 
 def _mark_retry(result: ExecutionResult, sub_response: Any) -> None:
@@ -289,7 +272,7 @@ class PingyiGraphQL(GraphQL):
                 failure = _failure(exc)
                 _mark_retry(failure, sub_response)
                 return failure
-            if _has_invalid_text(getattr(request_data, "variables", None)):
+            if has_invalid_text(getattr(request_data, "variables", None)):
                 return _failure(INVALID_INPUT.error())
             try:
                 result, tx = await self._run_once(

@@ -422,3 +422,23 @@ async def test_aliases_in_a_fragment_count_at_each_use(
     within = "{ me { ...F } x: me { ...F } } " + fragment
     body = await gql(client, token, within)
     assert body.get("errors") is None, body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"username": "a\\u0000b", "password": "x"}',
+        '{"username": "someone", "password": "\\ud800"}',
+        '{"username": {"k\\u0000": 1}, "password": "x"}',
+    ],
+)
+async def test_login_with_invalid_text_is_invalid_input(
+    client: httpx.AsyncClient, body: str
+) -> None:
+    """/auth/token refuses a NUL or a lone surrogate in any field as INVALID_INPUT (400),
+    before it reaches the database or the password hash."""
+    response = await client.post(
+        "/auth/token", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "INVALID_INPUT"
