@@ -29,6 +29,7 @@ from service.errors import INVALID_CURSOR, forbidden, not_found
 from service.members.excel import write_members_xlsx
 from service.schema.context import Context
 from service.schema.ids import from_global_id, to_global_id
+from service.schema.relay import PageInfo
 
 # An export holds at most this many events (newest first); narrow the filter for more.
 MAX_EXPORT_ROWS = 100_000
@@ -101,16 +102,14 @@ class AuditEventEdge:
     node: AuditEvent
 
 
-@strawberry.type
-class AuditPageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type(description="审计事件（新的在前）")
+@strawberry.type(description="审计事件（新的在前）；游标按（时间、租户、序号）排序")
 class AuditEventConnection:
     edges: list[AuditEventEdge]
-    page_info: AuditPageInfo
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[AuditEvent]:
+        return [edge.node for edge in self.edges]
 
 
 @strawberry.type(description="一个租户哈希链的校验结果")
@@ -224,8 +223,10 @@ class AuditQuery:
         edges = [AuditEventEdge(cursor=encode_cursor(r), node=AuditEvent.of(r)) for r in page.items]
         return AuditEventConnection(
             edges=edges,
-            page_info=AuditPageInfo(
+            page_info=PageInfo(
                 has_next_page=page.has_next_page,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
         )
