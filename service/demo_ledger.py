@@ -290,10 +290,11 @@ async def _meetings(
     for member, _ in members:
         by_branch.setdefault(member.branch_id, []).append(member)
     kinds = ("branch_assembly", "party_lecture", "themed_party_day", "branch_committee")
+    # One topic per kind, in the order of `kinds`.
     topics = (
         "学习党的二十届四中全会精神",
-        "主题党日：走访慰问老党员",
         "党课：党章学习",
+        "主题党日：走访慰问老党员",
         "支部工作部署",
     )
     meetings: list[tuple[int, int, str, str, date, int, str]] = []
