@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -314,19 +314,13 @@ def serve_main(spec: dict[str, Any]) -> int:
     """The Pingyi process: the app with both bare routes, uvicorn, one worker."""
     import uvicorn
 
-    from bench.harness import children_route, tenants_route
+    from bench.harness import bench_settings, children_route, tenants_route
     from service.app import create_app
     from service.runtime import build_state
 
     workdir = Path(spec["workdir"])
-    settings = replace(
-        Settings.from_env(),
-        database_url=spec["owner"],
-        app_database_url=spec.get("app_url"),
-        data_dir=workdir,
-        jwt_private_key_file=workdir / "jwt-signing-key.pem",
-        access_token_ttl=int(spec["ttl"]),
-        dev_mode=False,
+    settings = bench_settings(
+        spec["owner"], workdir, token_ttl=int(spec["ttl"]), app_url=spec.get("app_url")
     )
     app = create_app(
         build_state(settings, spec["owner"]), extra_routes=[children_route(), tenants_route()]

@@ -207,6 +207,11 @@ async def _login(tx: Any, op: Any, username: str, shown: str, role: Role, unit: 
     account = await create_account(
         tx, op, username=username, display_name=shown, password=PASSWORD, home_org_unit_id=unit.id
     )
+    # A made-up account's password counts as chosen by its holder: the load logs in
+    # with it as is (a person would change it at the first login).
+    await tx.execute(
+        "UPDATE accounts SET must_change_password = false WHERE id = %(id)s", {"id": account.id}
+    )
     await assign_role(tx, op, account_id=account.id, role=role, org_unit_id=unit.id)
     return str(account.username)
 
@@ -388,18 +393,30 @@ def add_load_options(p: argparse.ArgumentParser, *, rounds_help: str) -> None:
     p.add_argument("--json", type=Path, help="also write the results to this file")
 
 
-def migrated(owner: str, workdir: Path, *, token_ttl: int = 3600) -> Settings:
-    """The benchmark's settings for a fresh database (its own data directory, signing
-    key and token lifetime; the rest as the service reads them), after migrating it."""
-    settings = replace(
+def bench_settings(
+    owner: str, workdir: Path, *, token_ttl: int = 3600, app_url: str | None = None
+) -> Settings:
+    """The settings every benchmark process runs with: the service's own (from the
+    environment) with the bench's data directory, signing key and token lifetime. The
+    bench logs a few made-up accounts in without a phone: no second factor, and no
+    per-client login limit (every login comes from this machine). Nothing else
+    differs from production."""
+    return replace(
         Settings.from_env(),
         database_url=owner,
-        app_database_url=None,
+        app_database_url=app_url,
         data_dir=workdir,
         jwt_private_key_file=workdir / "jwt-signing-key.pem",
         access_token_ttl=token_ttl,
         dev_mode=False,
+        mfa_required=False,
+        login_rate_per_minute=0,
     )
+
+
+def migrated(owner: str, workdir: Path, *, token_ttl: int = 3600) -> Settings:
+    """The benchmark's settings for a fresh database (`bench_settings`), after migrating it."""
+    settings = bench_settings(owner, workdir, token_ttl=token_ttl)
     say("migrating ...")
     migrate(owner, settings)
     return settings

@@ -77,6 +77,8 @@ class Settings:
     # Seconds to wait for a free connection before the request fails (503 UNAVAILABLE):
     # short, so an overloaded service answers fast instead of queueing requests
     db_pool_timeout: float = 3.0
+    # A pooled connection idle longer than this (seconds) is pinged before use
+    db_pre_ping_after: float = 1.0
     # Milliseconds, per application connection (0 = no limit): a statement running
     # longer is cancelled; a lock waited on longer fails; a transaction left idle that
     # long is ended by the server (its connection closed)
@@ -141,6 +143,7 @@ class Settings:
             ),
             db_pool_size=_env_int("PINGYI_DB_POOL_SIZE", 10),
             db_pool_timeout=_env_float("PINGYI_DB_POOL_TIMEOUT", 3.0),
+            db_pre_ping_after=_env_float("PINGYI_DB_PRE_PING_AFTER", 1.0),
             db_statement_timeout_ms=_env_int("PINGYI_DB_STATEMENT_TIMEOUT_MS", 15_000),
             db_lock_timeout_ms=_env_int("PINGYI_DB_LOCK_TIMEOUT_MS", 5_000),
             db_idle_in_transaction_timeout_ms=_env_int(

@@ -52,6 +52,7 @@ def build_state(settings: Settings, owner: str) -> AppState:
         statement_timeout_ms=settings.db_statement_timeout_ms,
         lock_timeout_ms=settings.db_lock_timeout_ms,
         idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
+        pre_ping_after=settings.db_pre_ping_after,
     )
     principals = PrincipalCache(app_url, ttl_seconds=settings.principal_cache_seconds)
     db.after_auth_change.append(principals.apply)
