@@ -20,12 +20,9 @@ import strawberry
 from strawberry.types import Info
 
 from service.audit import service
-from service.audit.actions import AuditAction
-from service.audit.checkpoints import last_checkpoints
 from service.auth.principal import Principal
-from service.authz.enforcer import readable_paths, require
 from service.db import Transaction
-from service.errors import INVALID_CURSOR, forbidden, not_found
+from service.errors import INVALID_CURSOR
 from service.members.excel import write_members_xlsx
 from service.schema.context import Context
 from service.schema.ids import from_global_id, to_global_id
@@ -163,37 +160,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, int, int]:
 async def _domain_filter(
     tx: Transaction, principal: Principal, wanted: AuditEventFilter | None
 ) -> service.AuditFilter:
-    """The filter with its ids resolved and authorized (AuditAction.READ at them).
-
-    Anyone without the auditor's grant is refused first, whatever the filter names, so
-    the answer never depends on whether an id exists; an auditor gets NOT_FOUND alike
-    for a missing unit and one outside their reach."""
-    if not readable_paths(principal, AuditAction.READ):
-        raise forbidden()
+    """The GraphQL filter as the service's, its ids resolved and authorized there."""
     if wanted is None:
-        return service.AuditFilter()
-    tenant_id = tenant_path = org_path = None
-    if wanted.tenant is not None:
-        tenant_id = from_global_id(wanted.tenant, "OrgUnit")[1]
-        row = await tx.first("SELECT id, path FROM tenants WHERE id = %(id)s", {"id": tenant_id})
-        if row is None:
-            raise not_found("组织")
-        tenant_path = row.path
-    if wanted.org_unit is not None:
-        unit_id = from_global_id(wanted.org_unit, "OrgUnit")[1]
-        unit = await tx.first(
-            "SELECT tenant_id, path FROM org_units WHERE id = %(id)s", {"id": unit_id}
-        )
-        if unit is None:
-            raise not_found("组织")
-        require(principal, AuditAction.READ, unit.path, what="组织")
-        if tenant_id is not None and int(unit.tenant_id) != tenant_id:
-            raise not_found("组织")
-        org_path = unit.path
-    return service.AuditFilter(
-        tenant_path=tenant_path,
-        tenant_id=tenant_id,
-        org_path=org_path,
+        return await service.resolve_filter(tx, principal)
+    return await service.resolve_filter(
+        tx,
+        principal,
+        tenant_id=from_global_id(wanted.tenant, "OrgUnit")[1] if wanted.tenant else None,
+        org_unit_id=from_global_id(wanted.org_unit, "OrgUnit")[1] if wanted.org_unit else None,
         actor=wanted.actor,
         action=wanted.action,
         outcome=service.Outcome(wanted.outcome.value) if wanted.outcome else None,
@@ -234,15 +208,7 @@ class AuditQuery:
     @strawberry.field(description="重算审计哈希链并与签名检查点比对（仅审计管理员）")
     async def audit_verification(self, info: Info[Context, None]) -> AuditVerification:
         ctx = info.context
-        readable = readable_paths(ctx.principal, AuditAction.READ)
-        if not readable:
-            raise forbidden()
-        where, params = readable.sql("path")
-        rows = await ctx.tx.rows(f"SELECT id FROM tenants WHERE {where} ORDER BY id", params)
-        checkpoints, problems = last_checkpoints(ctx.settings)
-        result = await service.verify_tenants(
-            ctx.tx, [int(r.id) for r in rows], checkpoints, problems
-        )
+        result = await service.verify_readable(ctx.tx, ctx.principal, ctx.settings)
         tenants = []
         for t in result.tenants:
             finding = t.broken or t.checkpoint

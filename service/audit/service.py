@@ -28,13 +28,14 @@ from service.audit.checkpoints import (
     Checkpoint,
     CheckpointProblem,
     compare_with_checkpoint,
+    last_checkpoints,
     write_checkpoints,
 )
 from service.auth.principal import Principal
 from service.authz.enforcer import readable_paths, require
 from service.config import Settings
 from service.db import Database, Scope, Transaction, TransactionFailed
-from service.errors import FORBIDDEN, DomainError, forbidden
+from service.errors import FORBIDDEN, DomainError, forbidden, not_found
 from service.pagination import fits_bigint
 
 log = logging.getLogger("pingyi.audit")
@@ -238,6 +239,63 @@ def _key_cursor(row: Any) -> tuple[datetime, int, int]:
     return (row.occurred_at, int(row.tenant_id), int(row.seq))
 
 
+async def resolve_filter(
+    tx: Transaction,
+    principal: Principal,
+    *,
+    tenant_id: int | None = None,
+    org_unit_id: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    outcome: Outcome | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> AuditFilter:
+    """A filter with its tenant and unit looked up and authorized (AuditAction.READ).
+
+    Anyone without the auditor's grant is refused first, whatever the filter names, so
+    the answer never depends on whether an id exists; an auditor gets NOT_FOUND alike
+    for a missing unit and one outside their reach."""
+    if not readable_paths(principal, AuditAction.READ):
+        raise forbidden()
+    tenant_path = org_path = None
+    if tenant_id is not None:
+        row = await tx.first("SELECT id, path FROM tenants WHERE id = %(id)s", {"id": tenant_id})
+        if row is None:
+            raise not_found("组织")
+        tenant_path = row.path
+    if org_unit_id is not None:
+        unit = await tx.first(
+            "SELECT tenant_id, path FROM org_units WHERE id = %(id)s", {"id": org_unit_id}
+        )
+        if unit is None:
+            raise not_found("组织")
+        require(principal, AuditAction.READ, unit.path, what="组织")
+        if tenant_id is not None and int(unit.tenant_id) != tenant_id:
+            raise not_found("组织")
+        org_path = unit.path
+    return AuditFilter(
+        tenant_path=tenant_path,
+        tenant_id=tenant_id,
+        org_path=org_path,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+
+
+async def readable_tenant_ids(tx: Transaction, principal: Principal) -> list[int]:
+    """Every tenant whose chain the principal may read (the auditor's reach)."""
+    readable = readable_paths(principal, AuditAction.READ)
+    if not readable:
+        raise forbidden()
+    where, params = readable.sql("path")
+    rows = await tx.rows(f"SELECT id FROM tenants WHERE {where} ORDER BY id", params)
+    return [int(r.id) for r in rows]
+
+
 async def authorized_tenants(
     tx: Transaction, principal: Principal, wanted: AuditFilter
 ) -> list[int]:
@@ -246,12 +304,7 @@ async def authorized_tenants(
     if wanted.tenant_path is not None:
         require(principal, AuditAction.READ, wanted.tenant_path, what="组织")
         return [int(wanted.tenant_id or 0)]
-    readable = readable_paths(principal, AuditAction.READ)
-    if not readable:
-        raise forbidden()
-    where, params = readable.sql("path")
-    rows = await tx.rows(f"SELECT id FROM tenants WHERE {where} ORDER BY id", params)
-    return [int(r.id) for r in rows]
+    return await readable_tenant_ids(tx, principal)
 
 
 async def list_events(
@@ -394,6 +447,16 @@ async def verify_tenants(
             verdict.checkpoint = compare_with_checkpoint(wanted, hash_at_checkpoint, check.head_seq)
         result.tenants.append(verdict)
     return result
+
+
+async def verify_readable(
+    tx: Transaction, principal: Principal, settings: Settings
+) -> Verification:
+    """Verify the chains of every tenant the principal may audit, against the last
+    signed checkpoints."""
+    tenant_ids = await readable_tenant_ids(tx, principal)
+    checkpoints, problems = last_checkpoints(settings)
+    return await verify_tenants(tx, tenant_ids, checkpoints, problems)
 
 
 async def all_tenant_ids(tx: Transaction) -> list[int]:
