@@ -60,11 +60,6 @@ def on_rolls(member: Any, doing: str) -> None:
         raise MEMBER_NOT_ON_ROLLS.error(status=STATUS_LABELS[status], doing=doing)
 
 
-# A member's dues are part of the record: whoever reads the ledger at the member's
-# branch, and the member themselves (`me { member }`).
-may_read = own_or_readable
-
-
 async def schedule_at(tx: Transaction, member: Any, month: Month) -> DuesSchedule:
     found = await repository.schedules_at(tx, [(member.tenant_id, member.id)], month.ordinal)
     return found.get(member.id, DuesSchedule.MONTHLY)
@@ -199,7 +194,7 @@ async def get_payment(tx: Transaction, principal: Principal, payment_id: int) ->
 async def member_payments(
     tx: Transaction, principal: Principal, member: Any, page: PageRequest
 ) -> Page[Any]:
-    if not may_read(principal, member):
+    if not own_or_readable(principal, member):
         return Page.empty()
     return await repository.payments_page(tx, member, page)
 
@@ -208,14 +203,14 @@ async def latest_months(
     tx: Transaction, principal: Principal, members: Sequence[Any]
 ) -> list[Month | None]:
     """The latest paid month of each member (None: none paid, or not readable)."""
-    readable = [m for m in members if may_read(principal, m)]
+    readable = [m for m in members if own_or_readable(principal, m)]
     found = (
         await repository.latest_paid_months(tx, [(m.tenant_id, m.id) for m in readable])
         if readable
         else {}
     )
     return [
-        Month.from_ordinal(found[m.id]) if m.id in found and may_read(principal, m) else None
+        Month.from_ordinal(found[m.id]) if m.id in found and own_or_readable(principal, m) else None
         for m in members
     ]
 
@@ -225,12 +220,13 @@ async def schedules_now(
 ) -> list[DuesSchedule | None]:
     """The schedule in force this month of each member (None where not readable)."""
     month = Month.of(today or date.today())
-    readable = [m for m in members if may_read(principal, m)]
+    readable = [m for m in members if own_or_readable(principal, m)]
     found = (
         await repository.schedules_at(tx, [(m.tenant_id, m.id) for m in readable], month.ordinal)
         if readable
         else {}
     )
     return [
-        found.get(m.id, DuesSchedule.MONTHLY) if may_read(principal, m) else None for m in members
+        found.get(m.id, DuesSchedule.MONTHLY) if own_or_readable(principal, m) else None
+        for m in members
     ]

@@ -18,7 +18,7 @@ from service.audit.service import record
 from service.auth.principal import Principal
 from service.authz import authorizer, readable_paths, require
 from service.db import Transaction
-from service.dues.service import may_read, on_rolls
+from service.dues.service import on_rolls
 from service.errors import not_found
 from service.meetings import repository, rules
 from service.meetings.actions import LifeAction
@@ -39,7 +39,7 @@ from service.members import repository as members
 from service.members.actions import MemberAction
 from service.members.errors import BRANCH_ARCHIVED, MEMBER, NOT_A_BRANCH
 from service.members.rules import ON_ROLLS, MemberStatus
-from service.members.service import get_member
+from service.members.service import get_member, own_or_readable
 from service.pagination import Page, PageRequest
 from service.tenants import repository as units
 from service.tenants.rules import OrgUnitKind
@@ -251,7 +251,7 @@ async def meeting_attendance(
 async def member_attendance(
     tx: Transaction, principal: Principal, member: Any, page: PageRequest
 ) -> Page[Any]:
-    if not may_read(principal, member):
+    if not own_or_readable(principal, member):
         return Page.empty()
     return await repository.member_attendance_page(tx, member, page)
 
@@ -343,6 +343,6 @@ async def get_task(tx: Transaction, principal: Principal, task_id: int) -> Any:
 async def member_tasks(
     tx: Transaction, principal: Principal, member: Any, page: PageRequest
 ) -> Page[Any]:
-    if not may_read(principal, member):
+    if not own_or_readable(principal, member):
         return Page.empty()
     return await repository.tasks_page(tx, member, page)

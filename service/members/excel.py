@@ -53,6 +53,7 @@ from service.members.rules import (
     MemberCategory,
     birth_date_from_id,
     clean_name,
+    gender_from_id,
     joined_under_18,
     normalize_id_number,
     normalize_phone,
@@ -396,11 +397,6 @@ _CATEGORIES: Final[Mapping[str, MemberCategory]] = {
     **dict.fromkeys(("正式党员", "正式"), MemberCategory.FULL),
     **dict.fromkeys(("预备党员", "预备"), MemberCategory.PROBATIONARY),
 }
-
-
-def gender_from_id(number: str) -> Gender:
-    """GB 11643: the 17th digit is odd for men."""
-    return Gender.MALE if int(number[16]) % 2 else Gender.FEMALE
 
 
 def clean_branch_name(value: object) -> str:

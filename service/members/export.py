@@ -31,7 +31,7 @@ from service.db import Transaction
 from service.errors import forbidden
 from service.members import excel, flags
 from service.members.actions import MemberAction
-from service.members.errors import PII_UNREADABLE, REASON_REQUIRED
+from service.members.errors import PII_UNREADABLE
 from service.members.lapse import LapseAssessment, LapseKind
 from service.members.rules import (
     CATEGORY_LABELS,
@@ -41,7 +41,7 @@ from service.members.rules import (
     MemberCategory,
     MemberStatus,
 )
-from service.members.service import TABLE, MemberQuery, member_filter
+from service.members.service import TABLE, MemberQuery, member_filter, stated_reason
 
 CHUNK = 1_000
 SERIAL = "序号"
@@ -72,12 +72,7 @@ def lapse_text(assessment: LapseAssessment | None) -> str:
 
 
 def _checked_reason(reason: str | None) -> str | None:
-    if reason is None:
-        return None
-    stated = " ".join(reason.split())
-    if not 2 <= len(stated) <= 200:
-        raise REASON_REQUIRED.error()
-    return stated
+    return None if reason is None else stated_reason(reason)
 
 
 async def export_members(

@@ -23,7 +23,7 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -330,7 +330,3 @@ async def excuses_page(tx: Transaction, member: Any, page: PageRequest) -> Page[
         {"tenant": member.tenant_id, "member": member.id, **page.params},
     )
     return Page.of(rows, page)
-
-
-def month_texts(months: Iterable[Month]) -> list[str]:
-    return [str(m) for m in months]

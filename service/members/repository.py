@@ -180,24 +180,6 @@ async def members_page_under(
     return rows[0].unit_path, Page.of([row for row in rows if row.id is not None], page)
 
 
-async def readable_member_ids(
-    tx: Transaction, readable: ReadablePaths, where: MemberFilter, *, after: int | None, limit: int
-) -> list[int]:
-    """Ids of the next `limit` matching members after `after` (for filters computed in
-    Python, such as the 三不 flags, which walk the list in chunks)."""
-    text, params = readable_members(readable, where, columns="id")
-    rows = await tx.rows(f"{text} AND {keyset()}", params | {"after": after, "limit": limit})
-    return [row.id for row in rows]
-
-
-async def all_readable_members(
-    tx: Transaction, readable: ReadablePaths, where: MemberFilter, *, after: int | None, limit: int
-) -> list[Any]:
-    """A chunk of matching members in id order (exports stream the list in chunks)."""
-    text, params = readable_members(readable, where)
-    return await tx.rows(f"{text} AND {keyset()}", params | {"after": after, "limit": limit})
-
-
 async def insert_member(tx: Transaction, **values: Any) -> Any | None:
     """The new member; None when the tenant has a member with that ID number."""
     return await tx.first(

@@ -140,6 +140,11 @@ def birth_date_from_id(number: str) -> date | None:
         return None
 
 
+def gender_from_id(number: str) -> Gender:
+    """GB 11643: the 17th digit is odd for men."""
+    return Gender.MALE if int(number[16]) % 2 else Gender.FEMALE
+
+
 def valid_id_number(number: str) -> bool:
     """18 characters, a real birth date and the GB 11643 check digit (normalized input)."""
     if not _ID_PATTERN.fullmatch(number):

@@ -53,6 +53,7 @@ from service.members.rules import (
     Gender,
     MemberCategory,
     MemberStatus,
+    gender_from_id,
 )
 from service.pagination import Page, PageRequest
 from service.tenants import repository as units
@@ -354,10 +355,6 @@ class NewMember:
     mobile_contact_plan: str | None = None
     dues_by_family: bool = False
     tracked_since: date | None = None
-
-
-def gender_from_id(number: str) -> Gender:
-    return Gender.MALE if int(number[16]) % 2 else Gender.FEMALE
 
 
 async def add_member(
@@ -723,6 +720,15 @@ async def move_member(
     return updated
 
 
+def stated_reason(reason: str | None) -> str:
+    """The reason given for seeing personal data in full (2–200 characters, inner
+    whitespace collapsed); REASON_REQUIRED otherwise."""
+    stated = " ".join((reason or "").split())
+    if not 2 <= len(stated) <= 200:
+        raise REASON_REQUIRED.error()
+    return stated
+
+
 async def reveal_pii(
     tx: Transaction, principal: Principal, *, member_id: int, reason: str
 ) -> PersonalData:
@@ -730,9 +736,7 @@ async def reveal_pii(
     reason goes into the audit log (the numbers do not)."""
     member = await get_member(tx, principal, member_id, MemberAction.READ)
     require_for_member(principal, MemberAction.READ_PII, member)
-    stated = " ".join((reason or "").split())
-    if not 2 <= len(stated) <= 200:
-        raise REASON_REQUIRED.error()
+    stated = stated_reason(reason)
     pii = await open_pii(tx, member.id)
     await record(
         tx,

@@ -233,7 +233,7 @@ class RegistrationQuery:
             org_unit_id=_unit_id(org_unit_id),
             page=ctx.page(first, after),
         )
-        late = rules.is_late(drive.closes_on, date.today())
+        late = service.missing_are_late(drive)
         return connection(  # type: ignore[no-any-return]
             page, lambda row: MissingRegistration(member=Member.of(row), is_late=late)
         )

@@ -375,13 +375,19 @@ async def list_missing(
     org_unit_id: int | None,
     page: PageRequest,
 ) -> tuple[Any, Page[Any]]:
-    """The drive and a page of full members on the rolls who have not submitted."""
+    """The drive and a page of full members on the rolls who have not submitted (each
+    submission from now on is late once the drive has closed: `missing_are_late`)."""
     drive = await get_drive(tx, principal, drive_id)
     within = await _within(tx, principal, org_unit_id)
     readable = readable_paths(principal, MemberAction.READ)
     if not readable:
         return drive, Page.empty()
     return drive, await repository.missing_page(tx, readable, drive, within, page)
+
+
+def missing_are_late(drive: Any, today: date | None = None) -> bool:
+    """Whether a member who has not submitted yet is late (the drive has closed)."""
+    return rules.is_late(drive.closes_on, today or date.today())
 
 
 async def member_applications(

@@ -35,13 +35,5 @@ async def sanctions_page(tx: Transaction, member_id: int, page: PageRequest) -> 
     return Page.of(rows, page)
 
 
-async def sanctions_of_member(tx: Transaction, member_id: int) -> list[Any]:
-    """Every sanction of a member, in decision order (for the rules)."""
-    return await tx.rows(
-        f"SELECT {COLUMNS} FROM sanctions WHERE member_id = %(member)s ORDER BY decided_on, id",
-        {"member": member_id},
-    )
-
-
 async def insert_sanction(tx: Transaction, **values: Any) -> Any:
     return await tx.one(insert(Sanction).values(**values).returning(*Sanction.__table__.columns))
