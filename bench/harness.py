@@ -37,7 +37,13 @@ from service.auth.service import (
 from service.authz.roles import Role
 from service.authz.service import assign_role
 from service.config import Settings
-from service.db import Scope, create_database_if_missing, libpq_url, start_embedded
+from service.db import (
+    Scope,
+    app_url_for,
+    create_database_if_missing,
+    libpq_url,
+    start_embedded,
+)
 from service.errors import DomainError
 from service.migrate import migrate
 from service.runtime import build_state
@@ -89,14 +95,8 @@ def fresh_database(admin_url: str | None, workdir: Path) -> Iterator[str]:
 
 def app_role_url(settings: Settings, owner_url: str) -> str:
     """The libpq URL of the service's application role (not owner, not superuser: RLS
-    applies), derived as the service derives it from the owner URL."""
-    if settings.app_database_url:
-        url = make_url(settings.app_database_url)
-    else:
-        url = make_url(owner_url).set(
-            username=settings.app_db_role, password=settings.app_db_password
-        )
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    applies), as the service derives it from the owner URL."""
+    return libpq_url(app_url_for(settings, owner_url))
 
 
 # --------------------------------------------------------------------------- data

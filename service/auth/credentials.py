@@ -172,10 +172,8 @@ async def change_password(
     if not passwords.verify_password(account.password_hash, old_password):
         raise WRONG_PASSWORD.error()
     await set_new_password(tx, account, new_password, request_id=principal.request_id)
-    await tx.execute(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'password_changed'"
-        " WHERE account_id = %(a)s AND revoked_at IS NULL AND id IS DISTINCT FROM %(s)s",
-        {"a": account.id, "s": principal.session_id},
+    await repository.revoke_account_sessions(
+        tx, account.id, "password_changed", keep=principal.session_id
     )
     tx.auth_changed(f"account:{account.id}")
 

@@ -245,11 +245,16 @@ async def set_password_hash(tx: Transaction, account_id: int, password_hash: str
     )
 
 
-async def revoke_account_sessions(tx: Transaction, account_id: int, reason: str) -> int:
-    """Revoke every live session of the account; how many there were."""
+async def revoke_account_sessions(
+    tx: Transaction, account_id: int, reason: str, *, keep: uuid.UUID | None = None
+) -> int:
+    """Revoke every live session of the account but `keep`; how many there were."""
+    conditions = [AuthSession.account_id == account_id, AuthSession.revoked_at.is_(None)]
+    if keep is not None:
+        conditions.append(AuthSession.id != keep)
     rows = await tx.rows(
         update(AuthSession)
-        .where(AuthSession.account_id == account_id, AuthSession.revoked_at.is_(None))
+        .where(*conditions)
         .values(revoked_at=func.now(), revoked_reason=reason)
         .returning(AuthSession.id)
     )
