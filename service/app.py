@@ -15,15 +15,16 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from service.audit.service import checkpoint_periodically
 from service.auth.cache import PrincipalCache
@@ -34,6 +35,7 @@ from service.auth.tokens import TokenService
 from service.config import Settings
 from service.db import Database
 from service.errors import REQUEST_TOO_LARGE, DomainError
+from service.events import EventHub
 from service.migrate import head_revision
 from service.schema.root import build_schema
 from service.schema.view import PingyiGraphQL, transport_error
@@ -81,6 +83,8 @@ class AppState:
     clock: Callable[[], datetime] = field(default=_utc_now)
     # Token requests per client address (service/auth/ratelimit.py)
     login_limiter: TokenBucket = field(default_factory=TokenBucket)
+    # Events between processes (LISTEN pingyi_events); made by create_app if not given
+    events: EventHub = field(default=None)  # type: ignore[assignment]
 
 
 def _json_error(exc: DomainError) -> JSONResponse:
@@ -277,16 +281,22 @@ def create_app(
     """The app. `extra_routes` lets a benchmark mount a baseline endpoint beside /graphql;
     `schema` lets a test serve a schema with extra fields through the same stack."""
     settings = state.settings
+    if state.events is None:
+        state.events = EventHub(state.db.url)
     graphql = PingyiGraphQL(
         schema if schema is not None else build_schema(settings),
         graphql_ide="graphiql" if settings.dev_mode else None,
         allow_queries_via_get=False,
-        subscription_protocols=(),
+        # Subscriptions over WebSocket only (service/schema/transport.py)
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=20,
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.principals.start()
+        state.events.start()
         # What start-up built (schemas, tables, the policy) lives as long as the process:
         # move it out of the collector's sight. Each full collection otherwise walked
         # ~130k such objects, an ~80 ms pause every ~1,000 requests (the p99).
@@ -303,6 +313,7 @@ def create_app(
             checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checkpoints
+        await state.events.stop()
         await state.principals.stop()
         await state.db.dispose()
         if on_shutdown is not None:
@@ -312,6 +323,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=methods),
+            WebSocketRoute("/graphql", graphql),
             *auth_routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

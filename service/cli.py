@@ -98,6 +98,8 @@ def cmd_serve(settings: Settings, demo: bool) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            # GraphQL subscriptions: WebSocket on /graphql (service/schema/transport.py)
+            ws="websockets-sansio",
             log_level="info",
             access_log=False,
         )

@@ -344,3 +344,221 @@ async def mobile_contact(
         reached=reached,
         outcome="电话询问近况",
     )
+
+
+async def acting_as(tx: Transaction, account_id: int) -> Principal:
+    """The principal of an account as a login would make it (its grants and the tenants
+    they reach), read in `tx`: for factories that act as a decider, not the operator."""
+    from service.auth.principal import Grant
+
+    account = await tx.one(
+        "SELECT id, username FROM accounts WHERE id = %(id)s", {"id": account_id}
+    )
+    grants = await tx.rows(
+        "SELECT role, org_path, org_unit_id, tenant_id FROM role_assignments"
+        " WHERE account_id = %(id)s",
+        {"id": account_id},
+    )
+    reached = await tx.rows(
+        "SELECT t.id FROM tenants t, unnest(%(paths)s::text[]) AS g(path)"
+        " WHERE starts_with(t.path, g.path)",
+        {"paths": [g.org_path for g in grants]},
+    )
+    return Principal(
+        account_id=account.id,
+        username=account.username,
+        grants=tuple(sorted(Grant(g.role, g.org_path, g.org_unit_id, g.tenant_id) for g in grants)),
+        tenant_ids=frozenset(r.id for r in reached) | {g.tenant_id for g in grants},
+    )
+
+
+async def approval_request(
+    tx: Transaction,
+    op: Principal,
+    *,
+    branch: Any,
+    kind: str = "evaluation_result",
+    subject_type: str = "EvaluationRound",
+    subject_id: int | None = None,
+    to_county: bool = False,
+    step_days: int = 15,
+    summary: dict[str, Any] | None = None,
+    approved_by: Sequence[int] = (),
+    overdue: bool = False,
+) -> Any:
+    """A request submitted from `branch` (a row) by `op`, its first step pending; each
+    account of `approved_by` (ids, in chain order) then approves the pending step.
+    `overdue`: the pending step's deadline is moved to yesterday. Returns the request
+    with `pending_step` (the pending step's row, or None) as a SimpleNamespace."""
+    from types import SimpleNamespace
+
+    from service.approvals import ApprovalKind, Decision, decide, submit
+    from service.approvals import repository as approvals
+
+    content = summary if summary is not None else {"title": unique("评议结果")}
+    digest = secrets.token_hex(16)
+    request = await submit(
+        tx,
+        op,
+        kind=ApprovalKind(kind),
+        subject_type=subject_type,
+        subject_id=subject_id if subject_id is not None else 10**9 + next(_serial),
+        branch_unit=branch.id,
+        digest=digest,
+        summary=content,
+        to_county=to_county,
+        step_days=step_days,
+    )
+    for account_id in approved_by:
+        [step] = [
+            s
+            for s in (await approvals.steps_of_requests(tx, [request.id]))[request.id]
+            if s.state == "pending"
+        ]
+        decider = await acting_as(tx, account_id)
+        await decide(
+            tx, decider, step_id=step.id, decision=Decision.APPROVE, reason=None, digest=digest
+        )
+    steps = (await approvals.steps_of_requests(tx, [request.id]))[request.id]
+    pending = next((s for s in steps if s.state == "pending"), None)
+    if overdue and pending is not None:
+        await tx.execute(
+            "UPDATE approval_steps SET due_at = now() - interval '1 day', opened_at = now()"
+            " - interval '20 days' WHERE tenant_id = %(t)s AND id = %(id)s",
+            {"t": pending.tenant_id, "id": pending.id},
+        )
+        pending = await approvals.get_step(tx, pending.id)
+    final = await approvals.get_request(tx, request.id)
+    return SimpleNamespace(**final._asdict(), pending_step=pending, steps=steps)
+
+
+async def grading_policy(
+    tx: Transaction,
+    op: Principal,
+    *,
+    unit: Any,
+    note: str | None = None,
+    **values: Any,
+) -> Any:
+    """A new version of the policy of `unit` (the county or a tenant's top unit, a
+    row): the default policy with `values` changed (`GradingPolicy` field names; shares
+    as Fractions or "n/d" text). Returns the `PolicyVersion`."""
+    from service.evaluations.policies import set_policy
+
+    return await set_policy(
+        tx,
+        op,
+        org_unit_id=unit.id,
+        policy={k: (str(v) if not isinstance(v, bool | int) else v) for k, v in values.items()},
+        note=note or unique("评议办法"),
+    )
+
+
+async def evaluation_round(
+    tx: Transaction,
+    op: Principal,
+    *,
+    branch: Any,
+    year: int | None = None,
+    half: int = 1,
+    title: str | None = None,
+    stage: str = "draft",
+    ballots: Sequence[dict[int, str]] = (),
+    mass_ballots: Sequence[dict[int, str]] = (),
+) -> Any:
+    """A round of `branch` (a row), opened by `op` (the operator) and moved through the
+    service up to `stage` ("draft", "self_evaluation", "balloting" or "tallied").
+    `ballots`: each {member_id: grade value}, cast by the roster's voters in roster
+    order (one each, participation recorded); `mass_ballots` as if by used tokens. Both
+    go in directly (no login per voter), so a test or benchmark builds a tallied round
+    quickly; the ballot's own rules are tested over HTTP. Returns the round row."""
+    from datetime import datetime
+
+    from service.evaluations import repository as rounds
+    from service.evaluations import service as evaluations
+    from service.evaluations.rules import Grade
+    from service.evaluations.stages import ORDER, Stage
+
+    [row] = await evaluations.open_rounds(
+        tx,
+        op,
+        org_unit_id=branch.id,
+        year=year or date.today().year,
+        half=half,
+        title=title or unique("民主评议"),
+    )
+    target = Stage(stage)
+    while ORDER.index(Stage(row.stage)) < ORDER.index(target):
+        row = await evaluations.advance_round(
+            tx, op, round_id=row.id, expected_stage=Stage(row.stage)
+        )
+        if Stage(row.stage) is not Stage.BALLOTING:
+            continue
+        roster = await rounds.roster(tx, row)
+        voters = [e for e in roster if e.may_vote and not e.excused]
+        assert len(ballots) <= len(voters), "more ballots than voters"
+        by_member = {e.member_id: e.position for e in roster}
+
+        def codes(ballot: dict[int, str], by_member: dict[int, int] = by_member) -> list[int]:
+            out = [0] * len(by_member)
+            for member_id, grade in ballot.items():
+                out[by_member[member_id] - 1] = rounds.BALLOT_CODES[Grade(grade)]
+            return out
+
+        for voter, ballot in zip(voters, ballots, strict=False):
+            assert await rounds.record_participation(tx, row, voter.member_id)
+            await rounds.insert_ballot(tx, row, codes(ballot))
+        if mass_ballots:
+            hashes = [secrets.token_bytes(32) for _ in mass_ballots]
+            await rounds.insert_tokens(
+                tx, row, hashes, datetime.now().astimezone() + timedelta(days=1)
+            )
+            await tx.execute(
+                "UPDATE evaluation_ballot_tokens SET used = true"
+                " WHERE tenant_id = %(t)s AND round_id = %(r)s",
+                {"t": row.tenant_id, "r": row.id},
+            )
+            for ballot in mass_ballots:
+                await rounds.insert_ballot(tx, row, codes(ballot))
+    return row
+
+
+async def evaluation_records(
+    tx: Transaction,
+    op: Principal,
+    *,
+    branch: Any,
+    member: Any,
+    text: str | None = None,
+    year: int = 2020,
+    half: int = 2,
+) -> Any:
+    """What the determinations show, about `member` (a row) of `branch` (a row): a round
+    of `year`/`half` (a past period by default, so it never takes the period of a round
+    a test opens) in self-evaluation (its roster drafted), an objection about the
+    member, the round's assembly record (not held yet) and the member's grade of the
+    year before. Written straight in: the service takes objections only on public
+    notice and grades only at final, which the determinations tests reach the long way.
+    Returns them as `round`, `objection`, `assembly`."""
+    from types import SimpleNamespace
+
+    round_row = await evaluation_round(
+        tx, op, branch=branch, year=year, half=half, stage="self_evaluation"
+    )
+    keys = {"t": round_row.tenant_id, "r": round_row.id, "m": member.id, "by": op.actor}
+    objection = await tx.one(
+        "INSERT INTO evaluation_objections (tenant_id, round_id, member_id, text, raised_by)"
+        " VALUES (%(t)s, %(r)s, %(m)s, %(text)s, %(by)s) RETURNING id, tenant_id, round_id",
+        keys | {"text": text or unique("评议异议")},
+    )
+    assembly = await tx.one(
+        "INSERT INTO evaluation_assemblies (tenant_id, round_id, recorded_by, note)"
+        " VALUES (%(t)s, %(r)s, %(by)s, %(note)s) RETURNING id",
+        keys | {"note": f"{branch.name}党员大会"},
+    )
+    await tx.execute(
+        "INSERT INTO member_grades (tenant_id, member_id, year, grade)"
+        " VALUES (%(t)s, %(m)s, %(y)s, 'qualified') ON CONFLICT DO NOTHING",
+        keys | {"y": year - 1},
+    )
+    return SimpleNamespace(round=round_row, objection=objection, assembly=assembly)

@@ -60,6 +60,15 @@ class World:
             "emptydrive": "RegistrationDrive",
             "application": "RegistrationApplication",
             "import": "MemberImport",
+            "request": "ApprovalRequest",
+            "step": "ApprovalStep",
+            "overduerequest": "ApprovalRequest",
+            "overdue": "ApprovalStep",
+            "policy": "GradingPolicyVersion",
+            "objection": "EvaluationObjection",
+            "round": "EvaluationRound",
+            "entry": "EvaluationEntry",
+            "ballot": "EvaluationRound",
         }
         return to_global_id(kind[name.rstrip("AB1")], self.records[name].id)
 
@@ -70,7 +79,7 @@ async def build_world(state: AppState) -> World:
     county; secretary and organizer of A and B; branch secretary and member of a1.
     Members: memA1 (linked to the account memA1) and otherA1 in a1, memB1 in b1.
     Records: a meeting of a1 and of b1, a task and a dues payment of memA1 and memB1,
-    and a pending ledger import of A and of B."""
+    a pending ledger import of A and of B, and approval requests (see below)."""
     tag = "t" + secrets.token_hex(4)
     world = World(tag=tag)
     async with state.db.transaction() as tx:
@@ -171,6 +180,62 @@ async def build_world(state: AppState) -> World:
         world.records["contactB1"] = await factories.mobile_contact(
             tx, op, member=world.members["memB1"], reached=False
         )
+        # Approvals: `requestA1` from a1 and `requestB1` from b1, both routed to the
+        # county and approved by their township's secretary, so their pending steps
+        # (`stepA1`, `stepB1`) wait in the county organizer's inbox; and in B
+        # `overduerequestB1`, whose pending step at B (`overdueB1`) is past its deadline
+        # (the county's overdue list).
+        for side, branch, secretary in (("A1", "a1", "secA"), ("B1", "b1", "secB")):
+            request = await factories.approval_request(
+                tx,
+                op,
+                branch=world.units[branch],
+                to_county=True,
+                summary={"branch": world.units[branch].name},
+                approved_by=[world.accounts[secretary]],
+            )
+            world.records[f"request{side}"] = request
+            world.records[f"step{side}"] = request.pending_step
+        overdue = await factories.approval_request(
+            tx, op, branch=world.units["b1"], summary={"branch": "乙镇第一支部"}, overdue=True
+        )
+        world.records["overduerequestB1"] = overdue
+        world.records["overdueB1"] = overdue.pending_step
+        # Grading policies: `policyA1` and `policyB1`, each township's own version.
+        for side, unit in (("A1", "A"), ("B1", "B")):
+            world.records[f"policy{side}"] = await factories.grading_policy(
+                tx, op, unit=world.units[unit], note=f"{world.units[unit].name}评议办法"
+            )
+        # Evaluation determinations (tests/factories.evaluation_records): rounds of a
+        # past half-year in self-evaluation, `roundA1` of a1 and `roundB1` of b1, each
+        # with an objection about memA1 / memB1 (`objectionA1`, `objectionB1`), an
+        # assembly record, and that member's grade of the year before.
+        for side, branch, who, place in (
+            ("A1", "a1", "memA1", "甲镇"),
+            ("B1", "b1", "memB1", "乙镇"),
+        ):
+            made = await factories.evaluation_records(
+                tx,
+                op,
+                branch=world.units[branch],
+                member=world.members[who],
+                text=f"{place}评议异议",
+            )
+            world.records[f"round{side}"] = made.round
+            world.records[f"objection{side}"] = made.objection
+        # A round in balloting (2021, first half), no ballot cast yet: `ballotA1`,
+        # `ballotB1`, and the member's roster entry in it: `entryA1` (memA1), `entryB1`
+        # (memB1). The isolation walker uses `ballotA1` as A's round, so that a ballot's
+        # member ids are looked up.
+        for side, branch, who in (("A1", "a1", "memA1"), ("B1", "b1", "memB1")):
+            balloting = await factories.evaluation_round(
+                tx, op, branch=world.units[branch], year=2021, half=1, stage="balloting"
+            )
+            world.records[f"ballot{side}"] = balloting
+            world.records[f"entry{side}"] = await tx.one(
+                "SELECT id FROM evaluation_entries WHERE round_id = %(r)s AND member_id = %(m)s",
+                {"r": balloting.id, "m": world.members[who].id},
+            )
     return world
 
 

@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -47,6 +47,10 @@ class PrincipalCache:
         self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._connected = asyncio.Event()
+        # Called with each payload (and "*" when notifications may have been missed):
+        # open WebSocket connections re-check their principal (service/schema/
+        # subscriptions.py). Empty unless subscriptions are open.
+        self.listeners: list[Callable[[str], None]] = []
 
     # --- entries ------------------------------------------------------------------
 
@@ -84,6 +88,8 @@ class PrincipalCache:
                 del self._entries[key]
         else:
             self._entries.clear()
+        for listener in list(self.listeners):
+            listener(payload)
 
     def apply(self, payloads: Iterable[str]) -> None:
         """Drop what each payload names (a committing transaction's own changes)."""
@@ -96,6 +102,8 @@ class PrincipalCache:
         self.live = live
         if live:
             self._connected.set()
+            for listener in list(self.listeners):
+                listener("*")  # what changed while the listener was down is unknown
         else:
             self._connected.clear()
 

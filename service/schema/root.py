@@ -21,6 +21,7 @@ from graphql import DocumentNode, GraphQLError, OperationType
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import execute as graphql_execute
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.schema import (
     DEFAULT_ALLOWED_OPERATION_TYPES,
     StrawberryGraphQLCoreExecutionContext,
@@ -30,12 +31,37 @@ from strawberry.types import ExecutionContext, ExecutionResult, Info
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.utils.operation import get_operation_type
 
+from service.approvals.graphql import (
+    ApprovalRequest,
+    ApprovalsMutation,
+    ApprovalsQuery,
+    ApprovalStep,
+)
+from service.approvals.subscriptions import ApprovalsSubscription
 from service.audit.graphql import AuditMutation, AuditQuery
 from service.auth.graphql import Account, AccountAdminMutation, AuthMutation, AuthQuery
 from service.authz.graphql import AuthzMutation, RoleAssignment
 from service.config import Settings
 from service.dues.graphql import DuesMutation, DuesPayment
 from service.errors import INVALID_INPUT, DomainError
+from service.evaluations.determinations_graphql import (
+    DeterminationsMutation,
+    DeterminationsQuery,
+    EvaluationObjection,
+)
+from service.evaluations.graphql import (
+    EvaluationEntry,
+    EvaluationMutation,
+    EvaluationQuery,
+    EvaluationRound,
+)
+from service.evaluations.overview_graphql import OverviewMutation, OverviewQuery
+from service.evaluations.policies_graphql import (
+    GradingPolicyVersion,
+    PoliciesMutation,
+    PoliciesQuery,
+)
+from service.evaluations.subscriptions import EvaluationSubscription
 from service.meetings.graphql import Meeting, MeetingsMutation, MeetingsQuery, MemberTask
 from service.members.flags_graphql import FlagsMutation
 from service.members.graphql import Member, MembersMutation, MembersQuery
@@ -57,6 +83,7 @@ from service.schema.limits import (
     depth_limit_rule,
 )
 from service.schema.relay import Node, fetch_node
+from service.schema.subscriptions import bind_delivery
 from service.schema.tuning import CachedNameConverter, LeafShortcut, is_awaitable, tune
 from service.tenants.graphql import OrgUnit, TenantsMutation, TenantsQuery
 
@@ -64,6 +91,10 @@ log = logging.getLogger("pingyi.graphql")
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent.parent / "schema.graphql"
 VALIDATION_CACHE_SIZE = 256
+# Errors that are answers, not incidents: coded ones, and an operation of a kind the
+# transport does not run (a query over WebSocket, a subscription over HTTP).
+_EXPECTED = (DomainError, GraphQLError, InvalidOperationTypeError)
+_EXECUTABLE = frozenset({StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION})
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
@@ -85,6 +116,11 @@ Query = merge_types(
         MeetingsQuery,
         RegistrationQuery,
         MobileQuery,
+        PoliciesQuery,
+        EvaluationQuery,
+        DeterminationsQuery,
+        OverviewQuery,
+        ApprovalsQuery,
         AuditQuery,
     ),
 )
@@ -103,9 +139,16 @@ Mutation = merge_types(
         SanctionsMutation,
         RegistrationMutation,
         MobileMutation,
+        PoliciesMutation,
+        EvaluationMutation,
+        DeterminationsMutation,
+        OverviewMutation,
+        ApprovalsMutation,
         AuditMutation,
     ),
 )
+# Live updates over WebSocket (service/schema/subscriptions.py): each domain's part.
+Subscription = merge_types("Subscription", (ApprovalsSubscription, EvaluationSubscription))
 
 
 class SettlingExecutionContext(LeafShortcut, StrawberryGraphQLCoreExecutionContext):
@@ -126,6 +169,11 @@ class SettlingExecutionContext(LeafShortcut, StrawberryGraphQLCoreExecutionConte
             if self.operation.operation is OperationType.MUTATION:
                 self.context_value.tx.write = True
         self.is_awaitable = is_awaitable  # see service.schema.tuning
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        # Each event of a subscription runs in a transaction of its own, with the
+        # subscriber's principal (service/schema/subscriptions.py).
+        return bind_delivery(super().build_per_event_executor(payload), payload)
 
 
 @dataclass(frozen=True)
@@ -195,7 +243,14 @@ class PingyiSchema(strawberry.Schema):
             if allowed_operation_types is None
             else allowed_operation_types
         )
-        if prepared is not None and prepared.operation in allowed:
+        # Subscriptions stream over WebSocket (`stream`), never through `execute`:
+        # a subscription document POSTed over HTTP is refused (the common road pays
+        # one comparison for it).
+        if (
+            prepared is not None
+            and prepared.operation in allowed
+            and prepared.operation is not StrawberryOperationType.SUBSCRIPTION
+        ):
             result = await self._execute_prepared(
                 prepared,
                 variable_values,
@@ -211,7 +266,7 @@ class PingyiSchema(strawberry.Schema):
                 context_value=context_value,
                 root_value=root_value,
                 operation_name=operation_name,
-                allowed_operation_types=allowed_operation_types,
+                allowed_operation_types=_EXECUTABLE.intersection(allowed),
                 operation_extensions=operation_extensions,
             )
         # The view ends the transaction next: nothing may still be using it.
@@ -265,12 +320,15 @@ class PingyiSchema(strawberry.Schema):
         # whose text stays on the server (it may hold personal data).
         for error in errors:
             original = error.original_error
-            if original is not None and not isinstance(original, DomainError | GraphQLError):
+            if original is not None and not isinstance(original, _EXPECTED):
                 log.error("unexpected error in %s", error.path, exc_info=original)
 
 
-def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
-    """The schema; `query` lets a test serve extra root fields with everything else equal."""
+def build_schema(
+    settings: Settings, *, query: type = Query, subscription: type | None = Subscription
+) -> PingyiSchema:
+    """The schema; `query` and `subscription` let a test serve extra root fields with
+    everything else equal."""
     rules: list[Any] = [
         depth_limit_rule(settings.max_query_depth),
         alias_limit_rule(settings.max_aliases),
@@ -282,6 +340,7 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
     schema = PingyiSchema(
         query=query,
         mutation=Mutation,
+        subscription=subscription,
         types=[
             OrgUnit,
             Account,
@@ -293,6 +352,12 @@ def build_schema(settings: Settings, *, query: type = Query) -> PingyiSchema:
             Sanction,
             RegistrationDrive,
             RegistrationApplication,
+            GradingPolicyVersion,
+            EvaluationRound,
+            EvaluationEntry,
+            EvaluationObjection,
+            ApprovalRequest,
+            ApprovalStep,
         ],
         config=StrawberryConfig(
             disable_field_suggestions=not settings.dev_mode,

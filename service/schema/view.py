@@ -9,6 +9,10 @@ A guard that fails voids the run, which starts once more with a fresh principal.
 File uploads (`multipart/form-data`, the GraphQL multipart request spec) are accepted
 only with a bearer token and are parsed before strawberry sees them (`_read_upload_form`);
 the edge gives them `max_upload_bytes` instead of `max_body_bytes` (service/app.py).
+
+Without an account a request may run only the mass representatives' token ballot
+(`tokenBallot`, `castTokenBallot`: `token_ballot_only`), as a principal with no grants
+and no tenant; the token itself scopes the transaction (service/evaluations/service.py).
 """
 
 from __future__ import annotations
@@ -18,17 +22,27 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException as StrawberryHTTPException
-from graphql import ExecutionResult, GraphQLError
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+)
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types.unset import UNSET
 
 from service.audit.service import audit_denials
+from service.auth.principal import Principal
 from service.auth.service import RequestPrincipal, principal_for_request
 from service.db import Transaction
 from service.errors import (
@@ -44,8 +58,11 @@ from service.errors import (
     has_invalid_text,
     unauthenticated,
 )
+from service.evaluations.graphql import TOKEN_FIELDS
 from service.schema.context import Context
 from service.schema.root import format_error
+from service.schema.subscriptions import SubscriptionConnection
+from service.schema.transport import PingyiTransportWSHandler
 
 log = logging.getLogger("pingyi.graphql")
 
@@ -121,6 +138,36 @@ async def _client_gone(request: Any) -> bool:
     return await request.is_disconnected()
 
 
+# Who asks without an account: no grants, no tenant; the token ballot's service scopes
+# the transaction to the token's tenant itself (service/evaluations/service.py).
+TOKEN_HOLDER = Principal(account_id=None, username="anonymous", grants=(), tenant_ids=frozenset())
+
+
+def token_ballot_only(request_data: Any) -> bool:
+    """Whether the request is one operation whose root fields are all the token ballot's
+    (`tokenBallot`, `castTokenBallot`): the only GraphQL a request without an account
+    may run. No fragments, no other operation in the document."""
+    query = getattr(request_data, "query", None)
+    if not isinstance(query, str):
+        return False
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return False
+    if len(document.definitions) != 1:
+        return False
+    operation = document.definitions[0]
+    if not isinstance(operation, OperationDefinitionNode) or operation.operation not in (
+        OperationType.QUERY,
+        OperationType.MUTATION,
+    ):
+        return False
+    return all(
+        isinstance(node, FieldNode) and node.name.value in TOKEN_FIELDS
+        for node in operation.selection_set.selections
+    )
+
+
 class PingyiGraphQL(GraphQL):
     """Strawberry's ASGI view, with the request's unit of work around execution.
 
@@ -129,6 +176,9 @@ class PingyiGraphQL(GraphQL):
     sent.
     """
 
+    # Subscriptions over WebSocket (`graphql-transport-ws`): service/schema/transport.py
+    graphql_transport_ws_handler_class = PingyiTransportWSHandler
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # File uploads (multipart/form-data) are read by `_read_upload_form` first.
         kwargs.setdefault("multipart_uploads_enabled", True)
@@ -136,6 +186,9 @@ class PingyiGraphQL(GraphQL):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's, with its plain-text transport refusals answered as coded JSON."""
+        if scope["type"] == "websocket":
+            await self._serve_websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -144,6 +197,37 @@ class PingyiGraphQL(GraphQL):
         except StrawberryHTTPException as exc:
             response = _refusal(transport_error(exc.status_code, exc.reason))
         await response(scope, receive, send)
+
+    async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One WebSocket connection: its messages held to `max_body_bytes` (a larger
+        one closes it with 1009), its principal (service/schema/subscriptions.py)."""
+        state = scope["app"].state.pingyi
+        limit = state.settings.max_body_bytes
+
+        async def limited() -> Any:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                size = len(message.get("text") or "") + len(message.get("bytes") or b"")
+                if size > limit:
+                    await send({"type": "websocket.close", "code": 1009, "reason": ""})
+                    return {"type": "websocket.disconnect", "code": 1009}
+            return message
+
+        websocket = WebSocket(scope, receive=limited, send=send)
+        connection = SubscriptionConnection(
+            state, websocket, request_id=scope.get("pingyi.request_id", "ws")
+        )
+        try:
+            await self.run(websocket, context=connection)
+        finally:
+            connection.dispose()
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        """`connection_init`: its payload's bearer token, as HTTP checks it; refused
+        (4403) without one, or with a token or session that is no longer good."""
+        if not await context.authenticate(context.connection_params):
+            raise ConnectionRejectionError()
+        return UNSET
 
     def decode_json(self, data: str | bytes) -> object:
         # Bytes that are not UTF-8 are malformed JSON too (not an internal error).
@@ -257,16 +341,20 @@ class PingyiGraphQL(GraphQL):
         while True:
             try:
                 if claims is None:
-                    raise unauthenticated()
-                loaded = await principal_for_request(
-                    state.db,
-                    claims,
-                    cache=state.principals,
-                    request_id=request.scope.get("pingyi.request_id", ""),
-                    use_cache=use_cache,
-                    now=state.clock(),
-                    idle_seconds=state.settings.session_idle_seconds,
-                )
+                    # Only a mass representative's token ballot runs without an account.
+                    if not token_ballot_only(request_data):
+                        raise unauthenticated()
+                    loaded = RequestPrincipal(TOKEN_HOLDER, None)
+                else:
+                    loaded = await principal_for_request(
+                        state.db,
+                        claims,
+                        cache=state.principals,
+                        request_id=request.scope.get("pingyi.request_id", ""),
+                        use_cache=use_cache,
+                        now=state.clock(),
+                        idle_seconds=state.settings.session_idle_seconds,
+                    )
             except DomainError as exc:
                 sub_response.status_code = exc.http_status
                 failure = _failure(exc)

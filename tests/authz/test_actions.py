@@ -13,10 +13,12 @@ import csv
 from collections import Counter
 
 # Importing each domain's actions module registers its enum as a subclass of Action.
+import service.approvals.actions
 import service.audit.actions
 import service.auth.actions
 import service.authz.actions
 import service.dues.actions
+import service.evaluations.actions
 import service.meetings.actions
 import service.members.actions
 import service.registration.actions
@@ -27,10 +29,12 @@ from service.authz.actions import Action
 from service.authz.enforcer import POLICY_DIR
 
 DOMAIN_MODULES = (
+    service.approvals.actions,
     service.audit.actions,
     service.auth.actions,
     service.authz.actions,
     service.dues.actions,
+    service.evaluations.actions,
     service.meetings.actions,
     service.members.actions,
     service.registration.actions,

@@ -21,6 +21,7 @@ import psycopg
 import pytest
 import strawberry
 from starlette.requests import Request
+from starlette.routing import Route
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 from strawberry.types import Info
@@ -572,7 +573,7 @@ async def gql_named(client: httpx.AsyncClient, token: str, query: str, name: str
 
 
 def graphql_schema_of(app: Any) -> Any:
-    (route,) = [r for r in app.routes if getattr(r, "path", "") == "/graphql"]
+    (route,) = [r for r in app.routes if isinstance(r, Route) and r.path == "/graphql"]
     return route.endpoint.schema
 
 

@@ -34,6 +34,14 @@ GLOBAL_TABLES = {
     "unknown_login_failures": "failed logins of unknown usernames, by a digest of the name",
 }
 
+# SECURITY DEFINER functions the application role may call, each reviewed: it must pin
+# its search_path and confine itself to the caller's scope (pingyi_tenant_scope()),
+# since RLS need not bind its owner.
+REVIEWED_DEFINER_FUNCTIONS = {
+    "evaluation_tally": "ballot counts of closed rounds only; ballots are unreadable otherwise",
+    "evaluation_seal": "rewrites a closing round's ballots so no xmin or order maps to a voter",
+}
+
 # Policies besides the tenant policy, each read-only and reviewed: (table, policy).
 EXTRA_POLICIES = {
     ("role_assignments", "own_grants"): "an account reads its own grants to learn its scope",
@@ -245,13 +253,17 @@ def test_no_definer_rights_path_around_rls(
         )
     definer = owner_conn.execute(
         """
-        SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        SELECT p.proname, coalesce(p.proconfig, '{}'), p.prosrc
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname = 'public' AND p.prosecdef
           AND has_function_privilege(%s, p.oid, 'EXECUTE')
         """,
         (role,),
     ).fetchall()
-    assert definer == [], definer
+    for name, config, source in definer:
+        assert name in REVIEWED_DEFINER_FUNCTIONS, f"{name}: unreviewed SECURITY DEFINER"
+        assert any(c.startswith("search_path=") for c in config), f"{name}: no search_path"
+        assert "pingyi_tenant_scope()" in source, f"{name}: does not check the tenant scope"
 
 
 def test_app_role_cannot_switch_rls_off(app_conn: psycopg.Connection[Any]) -> None:

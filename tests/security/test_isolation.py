@@ -9,8 +9,8 @@ one request per root field, ID argument (also inside input objects), kind of id 
 variant of the optional arguments (filters, cursors, page sizes), selecting every leaf
 field it can reach. A new root field is covered without anyone remembering to add it,
 and a field the walker cannot drive (an id argument of unknown kind, an id argument
-below the root, a required custom scalar, subscriptions) fails the suite until the
-walker is taught.
+below the root, a required custom scalar, a subscription without its own isolation
+test) fails the suite until the walker is taught.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -70,6 +71,12 @@ KINDS = (
     "RegistrationDrive",
     "RegistrationApplication",
     "MemberImport",
+    "ApprovalRequest",
+    "ApprovalStep",
+    "GradingPolicyVersion",
+    "EvaluationObjection",
+    "EvaluationRound",
+    "EvaluationEntry",
 )
 MISSING_LOCAL_ID = 2**62
 
@@ -94,6 +101,12 @@ ID_ARG_KINDS: dict[str, str | None] = {
     "importId": "MemberImport",
     "tenant": "OrgUnit",  # auditEvents(filter: {tenant}): a tenant's top unit
     "orgUnit": "OrgUnit",  # auditEvents(filter: {orgUnit})
+    "stepId": "ApprovalStep",  # decideApprovalStep(input: {stepId})
+    "policyId": "GradingPolicyVersion",  # gradingPreview(policyId:)
+    "roundId": "EvaluationRound",
+    "objectionId": "EvaluationObjection",  # answerEvaluationObjection(input: {objectionId})
+    "presentMemberIds": "Member",  # recordEvaluationAssembly(input: {presentMemberIds})
+    "memberIds": "Member",  # tellEvaluationResults(input: {memberIds})
 }
 
 # Enum values that make a plausible request (a member at a branch, a branch below a
@@ -101,7 +114,11 @@ ID_ARG_KINDS: dict[str, str | None] = {
 PREFERRED_ENUM_VALUES = {"OrgUnitKind": "BRANCH", "Role": "MEMBER"}
 
 # Root query fields about the caller only: no positive control with B's data for them.
-SELF_FIELDS = frozenset({"me"})
+# `gradingPolicy` without a unit is the caller's county's policy, `gradingPreview`
+# computes from its arguments (with B's policy id it is probed like every id field).
+# `memberGrades` without a member is the caller's own history (with B's member id it is
+# probed like every id field).
+SELF_FIELDS = frozenset({"me", "gradingPolicy", "gradingPreview", "myEvaluations", "memberGrades"})
 
 # Root fields only the auditor may use (everyone else: FORBIDDEN): their baseline and
 # positive control are asked as the county's auditor.
@@ -115,6 +132,15 @@ HIDING_CODES = frozenset({"NOT_FOUND", "FORBIDDEN"})
 # walker's password), so their answer is this code, about the caller alone.
 SELF_MUTATION_CODES = {"changePassword": frozenset({"WRONG_PASSWORD"})}
 
+# The mass representatives' token ballot answers TOKEN_INVALID to any token it cannot
+# use, before it looks at any id: the walker has no usable token, so every answer is
+# that refusal (identical for B's ids and missing ones, checked below). Ids with a
+# usable token: tests/evaluations/test_rounds.py::test_token_ballot_hides_other_members.
+TOKEN_FIELD_CODES = {
+    "tokenBallot": frozenset({"TOKEN_INVALID"}),
+    "castTokenBallot": frozenset({"TOKEN_INVALID"}),
+}
+
 
 @dataclass(frozen=True)
 class WalkerUpload:
@@ -126,6 +152,32 @@ class WalkerUpload:
 
 class WalkerGap(AssertionError):
     """The schema has something the walker cannot drive: teach it, do not skip it."""
+
+
+# Subscriptions run over WebSocket (graphql-transport-ws), which the walker does not
+# speak: each root subscription field names the focused test that shows tenant B's
+# events never reach tenant A's subscriber. A new one fails the walker until it has
+# one; an ID argument on a subscription would need the walker itself.
+SUBSCRIPTION_ISOLATION_TESTS: dict[str, str] = {
+    "approvalInbox": "tests/events/test_subscriptions.py::test_inbox_events_stay_in_their_tenant",
+    "myEvaluationResult": (
+        "tests/evaluations/test_round_e2e.py::test_result_events_stay_with_their_member"
+    ),
+}
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _check_subscriptions(schema: GraphQLSchema) -> None:
+    root = schema.subscription_type
+    for name, fdef in (root.fields if root is not None else {}).items():
+        test = SUBSCRIPTION_ISOLATION_TESTS.get(name)
+        if test is None:
+            raise WalkerGap(f"subscription {name}: name its isolation test above")
+        path, _, function = test.partition("::")
+        if f"async def {function}(" not in (_REPO / path).read_text(encoding="utf-8"):
+            raise WalkerGap(f"subscription {name}: {test} does not exist")
+        if any(_contains_id(arg.type) for arg in fdef.args.values()):
+            raise WalkerGap(f"subscription {name} takes an id: teach the walker")
 
 
 @dataclass(frozen=True)
@@ -214,7 +266,8 @@ class Walker:
             }
             return strings.get(name, "乙")
         if type_name == "Int":
-            return self.max_page_size if name == "first" else 1
+            # year: the evaluation rounds of the world (evaluationOverview and its export)
+            return {"first": self.max_page_size, "year": 2020}.get(name, 1)
         if type_name == "Float":
             return 1.0
         if type_name == "Boolean":
@@ -329,8 +382,7 @@ class Walker:
     # -- probes ---------------------------------------------------------------------
 
     def root_fields(self) -> dict[str, list[str]]:
-        if self.schema.subscription_type is not None:
-            raise WalkerGap("the schema has subscriptions: extend the walker to them")
+        _check_subscriptions(self.schema)  # covered by their own tests (over WebSocket)
         out = {"query": list(self.schema.query_type.fields)}  # type: ignore[union-attr]
         if self.schema.mutation_type is not None:
             out["mutation"] = list(self.schema.mutation_type.fields)
@@ -473,6 +525,13 @@ def world_ids(world: World, owner_conn: psycopg.Connection[Any]) -> Ids:
         *(world.record_gid(r) for r in ("sanctionB1", "driveB1", "emptydriveB1", "applicationB1")),
         "乙镇党委",
         world.record_gid("importB"),
+        *(world.record_gid(r) for r in ("requestB1", "stepB1", "overduerequestB1", "overdueB1")),
+        world.record_gid("policyB1"),
+        world.record_gid("objectionB1"),
+        world.record_gid("roundB1"),
+        world.record_gid("entryB1"),
+        world.record_gid("ballotB1"),
+        "乙镇评议异议",
     ]
     return Ids(
         b={
@@ -487,6 +546,12 @@ def world_ids(world: World, owner_conn: psycopg.Connection[Any]) -> Ids:
             "RegistrationDrive": [world.record_gid(r) for r in ("driveB1", "emptydriveB1")],
             "RegistrationApplication": [world.record_gid("applicationB1")],
             "MemberImport": [world.record_gid("importB")],
+            "ApprovalRequest": [world.record_gid(r) for r in ("requestB1", "overduerequestB1")],
+            "ApprovalStep": [world.record_gid(r) for r in ("stepB1", "overdueB1")],
+            "GradingPolicyVersion": [world.record_gid("policyB1")],
+            "EvaluationObjection": [world.record_gid("objectionB1")],
+            "EvaluationRound": [world.record_gid(r) for r in ("roundB1", "ballotB1")],
+            "EvaluationEntry": [world.record_gid("entryB1")],
         },
         a={
             "OrgUnit": world.gid("A"),
@@ -500,6 +565,14 @@ def world_ids(world: World, owner_conn: psycopg.Connection[Any]) -> Ids:
             "RegistrationDrive": world.record_gid("driveA1"),
             "RegistrationApplication": world.record_gid("applicationA1"),
             "MemberImport": world.record_gid("importA"),
+            # A's request waits at the county: A's secretary sees it, may not decide it
+            "ApprovalRequest": world.record_gid("requestA1"),
+            "ApprovalStep": world.record_gid("stepA1"),
+            "GradingPolicyVersion": world.record_gid("policyA1"),
+            "EvaluationObjection": world.record_gid("objectionA1"),
+            # in balloting with memA1 on its roster: a ballot's ids are looked up
+            "EvaluationRound": world.record_gid("ballotA1"),
+            "EvaluationEntry": world.record_gid("entryA1"),
         },
         markers=markers,
         beyond_a1={
@@ -756,6 +829,7 @@ async def test_tenant_a_finds_nothing_of_b_through_any_root_field(
                 if found:
                     problems.append(f"{who} {probe.label()}: leaks {found}: {answer.text}")
                 own = SELF_MUTATION_CODES.get(probe.field, frozenset())
+                own |= TOKEN_FIELD_CODES.get(probe.field, frozenset())
                 if answer.codes - HIDING_CODES - own:
                     problems.append(f"{who} {probe.label()}: unexpected {answer.text}")
                 continue
@@ -785,7 +859,8 @@ async def test_tenant_a_finds_nothing_of_b_through_any_root_field(
                                 f"{where}: differs from a missing id:\n  B:       {answer.text}"
                                 f"\n  missing: {control.text}"
                             )
-                        if answer.codes - HIDING_CODES:
+                        token_refusal = TOKEN_FIELD_CODES.get(probe.field, frozenset())
+                        if answer.codes - HIDING_CODES - token_refusal:
                             problems.append(f"{where}: unexpected {answer.text}")
                         if "NOT_FOUND" in answer.codes and kind in candidate_kinds(slot):
                             hidden_by_not_found[(probe.label(), slot.name)].add(who)
@@ -797,7 +872,7 @@ async def test_tenant_a_finds_nothing_of_b_through_any_root_field(
     # identical for B's and missing ids, checked above); the auditor's own NOT_FOUND
     # lookups are driven by the positive control and tests/audit.
     for probe in probes:
-        if probe.field in AUDITOR_FIELDS:
+        if probe.field in AUDITOR_FIELDS or probe.field in TOKEN_FIELD_CODES:
             continue
         for slot in probe.slots:
             assert hidden_by_not_found[(probe.label(), slot.name)], (probe.label(), slot)
@@ -818,6 +893,8 @@ async def test_walker_baseline_a_reaches_its_own_data(
     problems = []
     for probe in walker_for(state, world).probes():
         if probe.variant != "required":
+            continue
+        if probe.field in TOKEN_FIELD_CODES:  # no usable token: TOKEN_INVALID, see above
             continue
         token = auditor if probe.field in AUDITOR_FIELDS else secretary
         if not probe.slots:
@@ -859,6 +936,8 @@ async def test_walker_positive_control_county_sees_b(
     seen_b: dict[str, bool] = {}
     for probe in walker_for(state, world).probes():
         if probe.operation != "query" or probe.field in SELF_FIELDS:
+            continue
+        if probe.field in TOKEN_FIELD_CODES:  # no usable token: TOKEN_INVALID, see above
             continue
         token = auditor if probe.field in AUDITOR_FIELDS else county
         if not probe.slots:

@@ -1,0 +1,449 @@
+"""Democratic evaluation at county scale: closing and tallying a half-year, and casting
+ballots under load.
+
+    python -m bench.evaluations tally   [--database-url URL] [--runs 5] [--mass 18]
+                                        [--tenants 100 --branches 2000 --members 40000]
+    python -m bench.evaluations ballots [--database-url URL] [--voters 200] [--branch-size 20]
+
+Run by hand, never by the test suite.
+
+`tally`: a county from `bench.county` (40,000 members in 2,000 branches, dues and
+meetings for 2 months: the ledger's history does not matter here), one round per branch
+opened and brought to balloting through the services (the county organization
+department opens the batch; each branch secretary's moves are made by the operator),
+then every roster member's ballot and `--mass` mass representatives' ballots per branch
+written with COPY as the owner (each ballot grades every roster position: about 1.5
+million graded entries), with participation rows and used tokens to match. Then, in
+alternating runs on the same rows, it times:
+
+  sql    one hand-written aggregate over the ballots: counts of each grade per round
+         and roster position (what any tally must at least read);
+  close  `service.evaluations.service.close_rounds` for all 2,000 rounds in one
+         transaction: turnout, stage, sealing (rewriting the ballots, participation
+         and tokens), the tally through `evaluation_tally`, every proposal and quota,
+         the stored counts and grades, one audit event per round;
+
+and between runs it puts the rounds back in balloting (as the owner, untimed). It
+prints the medians, the ratio close/sql, and the plan of the tally statement.
+
+`ballots`: `--voters` members in branches of `--branch-size`, each with an account,
+served by uvicorn (one worker, as `bench.children` does); every voter sends the same
+ballot TWICE at the same moment (all requests at once, `--voters` x 2 concurrent
+requests), so each branch's ballots race their duplicates. It prints p50/p99 latency of
+accepted and refused requests and checks, after closing the rounds, that exactly one
+ballot per voter was stored and counted (zero lost, zero duplicated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.children import serving
+from bench.county import Shape, generate
+from bench.harness import PASSWORD, _login, fresh_database, migrated, say
+from service.app import create_app
+from service.auth.service import operator_principal
+from service.authz.roles import Role
+from service.evaluations import service as evaluations
+from service.evaluations.stages import Stage
+from service.members.service import link_account
+from service.runtime import build_state, install_field_cipher
+from service.schema.ids import to_global_id
+
+YEAR = date.today().year
+HALF = 1
+
+TALLY_SQL = """
+SELECT b.round_id, g.pos,
+       count(*) FILTER (WHERE g.grade = 1) AS excellent,
+       count(*) FILTER (WHERE g.grade = 2) AS qualified,
+       count(*) FILTER (WHERE g.grade = 3) AS basic,
+       count(*) FILTER (WHERE g.grade = 4) AS unqualified,
+       count(*) FILTER (WHERE g.grade = 0) AS blank
+FROM evaluation_ballots b
+CROSS JOIN LATERAL unnest(b.grades) WITH ORDINALITY AS g(grade, pos)
+GROUP BY b.round_id, g.pos
+"""
+
+RESET_SQL = """
+UPDATE evaluation_rounds SET stage = 'balloting', closed_at = NULL, ballots_cast = NULL,
+  roster_voters = NULL WHERE batch = %(batch)s;
+UPDATE evaluation_entries e SET excellent = NULL, qualified = NULL, basic = NULL,
+  unqualified = NULL, blank = NULL, shares = NULL, computed_grade = NULL,
+  computed_rule = NULL FROM evaluation_rounds r
+  WHERE r.tenant_id = e.tenant_id AND r.id = e.round_id AND r.batch = %(batch)s;
+"""
+
+
+def _owner(owner: str, tenants: list[int]) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(owner, autocommit=True)
+    # RLS is forced for the owner too: name every tenant this connection touches.
+    scope = "{" + ",".join(str(t) for t in tenants) + "}"
+    conn.execute("SELECT set_config('app.tenant_ids', %s, false)", (scope,))
+    return conn
+
+
+async def _open_to_balloting(settings: Any, owner: str, county_id: int) -> tuple[list[int], Any]:
+    """One round per branch of the county, brought to balloting through the services."""
+    state = build_state(settings, owner)
+    try:
+        async with state.db.transaction() as tx:
+            op = await operator_principal(tx, name="bench")
+            rounds = await evaluations.open_rounds(
+                tx, op, org_unit_id=county_id, year=YEAR, half=HALF, title="基准民主评议"
+            )
+        ids = [r.id for r in rounds]
+        t0 = time.perf_counter()
+        for n, stage in enumerate((Stage.DRAFT, Stage.SELF_EVALUATION)):
+            # Chunks keep each transaction short; the moves are the branch secretary's.
+            for start in range(0, len(ids), 200):
+                async with state.db.transaction() as tx:
+                    op = await operator_principal(tx, name="bench")
+                    for rid in ids[start : start + 200]:
+                        await evaluations.advance_round(tx, op, round_id=rid, expected_stage=stage)
+            say(
+                f"  rounds moved past {stage.value} ({n + 1}/2) in {time.perf_counter() - t0:.0f} s"
+            )
+        return ids, rounds[0].batch
+    finally:
+        await state.db.dispose()
+
+
+def _write_ballots(conn: psycopg.Connection[Any], ids: list[int], mass: int, seed: int) -> int:
+    """Every roster member's ballot and `mass` representatives' per round, by COPY."""
+    rng = random.Random(seed)
+    roster: dict[int, list[tuple[int, int, bool]]] = {}
+    for tenant, rid, member, may_vote in conn.execute(
+        "SELECT tenant_id, round_id, member_id, may_vote FROM evaluation_entries"
+        " WHERE round_id = ANY(%s) AND position IS NOT NULL ORDER BY round_id, position",
+        (ids,),
+    ):
+        roster.setdefault(rid, []).append((tenant, member, may_vote))
+    entries = 0
+    with conn.transaction():
+        with conn.cursor().copy(
+            "COPY evaluation_ballots (tenant_id, round_id, ballot_key, grades) FROM STDIN"
+        ) as copy:
+            for rid, people in roster.items():
+                tenant = people[0][0]
+                size = len(people)
+                # A branch where most are qualified, some excellent, a few basic.
+                weights = [rng.choice((1, 1, 2, 2, 2, 2, 2, 3)) for _ in range(size)]
+                voters = [i for i, p in enumerate(people) if p[2]] + [-1] * mass
+                for who in voters:
+                    grades = [
+                        0 if i == who else (w if rng.random() < 0.8 else rng.randint(0, 4))
+                        for i, w in enumerate(weights)
+                    ]
+                    copy.write_row((tenant, rid, uuid.uuid4(), grades))
+                    entries += size
+        with conn.cursor().copy(
+            "COPY evaluation_participation (tenant_id, round_id, voter_member_id) FROM STDIN"
+        ) as copy:
+            for rid, people in roster.items():
+                for tenant, member, may_vote in people:
+                    if may_vote:
+                        copy.write_row((tenant, rid, member))
+        with conn.cursor().copy(
+            "COPY evaluation_ballot_tokens (tenant_id, round_id, token_hash, used, expires_at)"
+            " FROM STDIN"
+        ) as copy:
+            for rid, people in roster.items():
+                for _ in range(mass):
+                    copy.write_row((people[0][0], rid, os.urandom(32), True, "2100-01-01"))
+    conn.execute("ANALYZE evaluation_ballots, evaluation_participation, evaluation_entries")
+    return entries
+
+
+async def _close_all(settings: Any, owner: str, ids: list[int]) -> float:
+    state = build_state(settings, owner)
+    try:
+        t0 = time.perf_counter()
+        async with state.db.transaction() as tx:
+            op = await operator_principal(tx, name="bench")
+            result = await evaluations.close_rounds(tx, op, ids)
+        seconds = time.perf_counter() - t0
+        if len(result.closed) != len(ids):
+            raise SystemExit(f"closed {len(result.closed)} of {len(ids)} rounds")
+        return seconds
+    finally:
+        await state.db.dispose()
+
+
+def cmd_tally(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="pingyi-tally-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    shape = Shape(tenants=args.tenants, branches=args.branches, members=args.members, months=2)
+    with fresh_database(args.database_url, workdir) as owner:
+        settings = migrated(owner, workdir)
+        install_field_cipher(settings)
+        say(f"generating a county of {shape} ...")
+        county = generate(owner, shape)
+        say(f"county written in {county.seconds:.1f} s")
+        say("opening one round per branch and moving them to balloting (services) ...")
+        ids, batch = asyncio.run(_open_to_balloting(settings, owner, county.county_id))
+        conn = _owner(owner, [county.county_id, *county.tenant_ids])
+        t0 = time.perf_counter()
+        entries = _write_ballots(conn, ids, args.mass, seed=1)
+        ballots = conn.execute("SELECT count(*) FROM evaluation_ballots").fetchone()[0]
+        say(
+            f"{len(ids)} rounds, {ballots} ballots, {entries} graded entries written in "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
+        sql_times: list[float] = []
+        close_times: list[float] = []
+        for run in range(args.runs):
+            t0 = time.perf_counter()
+            rows = conn.execute(TALLY_SQL).fetchall()
+            sql_times.append(time.perf_counter() - t0)
+            close_times.append(asyncio.run(_close_all(settings, owner, ids)))
+            graded = conn.execute(
+                "SELECT count(*) FROM evaluation_entries WHERE round_id = ANY(%s)"
+                " AND computed_grade IS NOT NULL",
+                (ids,),
+            ).fetchone()[0]
+            say(
+                f"run {run + 1}: sql {sql_times[-1]:.2f} s ({len(rows)} groups), "
+                f"close {close_times[-1]:.2f} s ({graded} entries graded)"
+            )
+            conn.execute(RESET_SQL, {"batch": batch})
+        sql_median = statistics.median(sql_times)
+        close_median = statistics.median(close_times)
+        say(
+            f"medians over {args.runs} runs: sql {sql_median:.2f} s, close {close_median:.2f} s,"
+            f" ratio close/sql {close_median / sql_median:.2f}"
+        )
+        conn.execute(
+            "SELECT set_config('app.tenant_ids', %s, false)",
+            ("{" + ",".join(str(t) for t in [county.county_id, *county.tenant_ids]) + "}",),
+        )
+        plan = conn.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM evaluation_tally(%s)", (ids,)
+        ).fetchall()
+        say("plan of the tally function call:")
+        for (line,) in plan:
+            say(f"  {line}")
+        inner = conn.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
+            + TALLY_SQL.replace("GROUP BY", "WHERE b.round_id = ANY(%s) GROUP BY"),
+            (ids,),
+        ).fetchall()
+        say("plan of the tally's statement (as in evaluation_tally, over all rounds):")
+        for (line,) in inner:
+            say(f"  {line}")
+        say(f"machine: {os.cpu_count()} CPUs, {platform.platform()}")
+    return 0
+
+
+# --------------------------------------------------------------------------- ballots
+
+
+async def _voters(settings: Any, owner: str, county_id: int, tenant_id: int, args: Any) -> Any:
+    """Branches of `--branch-size` members under the first tenant, each member with a
+    login, and their rounds in balloting."""
+    from tests import factories  # the same keyword factories the tests use
+
+    state = build_state(settings, owner)
+    branches: list[tuple[int, list[tuple[int, str]]]] = []
+    try:
+        async with state.db.transaction() as tx:
+            op = await operator_principal(tx, name="bench")
+            tenant = await tx.one(
+                "SELECT * FROM org_units WHERE tenant_id = %(t)s AND id = %(t)s", {"t": tenant_id}
+            )
+            for b in range(args.voters // args.branch_size):
+                unit = await factories.org_unit(tx, op, parent=tenant, name=f"基准投票支部{b}")
+                people = []
+                for i in range(args.branch_size):
+                    member = await factories.member(tx, op, branch=unit, name=f"投票人{b}-{i}")
+                    username = f"voter{b}x{i}"
+                    await _login(tx, op, username, f"投票人{b}-{i}", Role.MEMBER, unit)
+                    account = await tx.one(
+                        "SELECT id FROM accounts WHERE username = %(u)s", {"u": username}
+                    )
+                    await link_account(tx, op, member_id=member.id, account_id=account.id)
+                    people.append((member.id, username))
+                branches.append((unit.id, people))
+        rounds = []
+        async with state.db.transaction() as tx:
+            op = await operator_principal(tx, name="bench")
+            for unit_id, _ in branches:
+                [r] = await evaluations.open_rounds(
+                    tx, op, org_unit_id=unit_id, year=YEAR, half=HALF, title="投票基准"
+                )
+                for stage in (Stage.DRAFT, Stage.SELF_EVALUATION):
+                    await evaluations.advance_round(tx, op, round_id=r.id, expected_stage=stage)
+                rounds.append(r.id)
+        return branches, rounds
+    finally:
+        await state.db.dispose()
+
+
+CAST = (
+    "mutation($r: ID!, $g: [BallotGradeInput!]!) { castEvaluationBallot(roundId: $r,"
+    " grades: $g) { accepted } }"
+)
+
+
+async def _storm(base: str, branches: Any, rounds: list[int]) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        say("logging the voters in ...")
+        tokens: dict[str, str] = {}
+        sem = asyncio.Semaphore(8)
+
+        async def login(username: str) -> None:
+            async with sem:
+                r = await client.post(
+                    "/auth/token", data={"username": username, "password": PASSWORD}
+                )
+                r.raise_for_status()
+                tokens[username] = r.json()["access_token"]
+
+        await asyncio.gather(*(login(u) for _, people in branches for _, u in people))
+        requests = []
+        for (_, people), rid in zip(branches, rounds, strict=True):
+            for member_id, username in people:
+                grades = [
+                    {"memberId": to_global_id("Member", other), "grade": "QUALIFIED"}
+                    for other, _ in people
+                    if other != member_id
+                ]
+                body = {
+                    "query": CAST,
+                    "variables": {"r": to_global_id("EvaluationRound", rid), "g": grades},
+                }
+                requests.append((tokens[username], body))
+                requests.append((tokens[username], body))  # the duplicate, at once
+        random.Random(2).shuffle(requests)
+        start = asyncio.Event()
+
+        retries = 0
+
+        async def cast(token: str, body: dict[str, Any]) -> tuple[str, float]:
+            # A client does what the service asks of it: UNAVAILABLE (the pool stayed
+            # busy past its timeout) is retried after Retry-After; the latency counted
+            # is the voter's, from the first send to the final answer.
+            nonlocal retries
+            await start.wait()
+            t0 = time.perf_counter()
+            while True:
+                r = await client.post(
+                    "/graphql", json=body, headers={"Authorization": f"Bearer {token}"}
+                )
+                payload = r.json()
+                code = payload["errors"][0]["extensions"]["code"] if payload.get("errors") else None
+                if code != "UNAVAILABLE":
+                    break
+                retries += 1
+                await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+            return code or "ACCEPTED", time.perf_counter() - t0
+
+        tasks = [asyncio.create_task(cast(t, b)) for t, b in requests]
+        await asyncio.sleep(0.5)
+        t0 = time.perf_counter()
+        start.set()
+        results = await asyncio.gather(*tasks)
+        wall = time.perf_counter() - t0
+    return {"results": results, "wall": wall, "retries": retries}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def cmd_ballots(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="pingyi-ballots-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    shape = Shape(tenants=2, branches=4, members=40, months=2)
+    with fresh_database(args.database_url, workdir) as owner:
+        settings = replace(migrated(owner, workdir), db_pool_size=args.pool)
+        install_field_cipher(settings)
+        county = generate(owner, shape)
+        branches, rounds = asyncio.run(
+            _voters(settings, owner, county.county_id, county.tenant_ids[0], args)
+        )
+        say(f"{len(rounds)} rounds in balloting, {sum(len(p) for _, p in branches)} voters")
+        state = build_state(settings, owner)
+        app = create_app(state)
+        with serving(app) as base:
+            storm = asyncio.run(_storm(base, branches, rounds))
+        results = storm["results"]
+        accepted = [t for code, t in results if code == "ACCEPTED"]
+        refused = [t for code, t in results if code == "ALREADY_VOTED"]
+        other = sorted({code for code, _ in results} - {"ACCEPTED", "ALREADY_VOTED"})
+        every = [t for _, t in results]
+        say(
+            f"{len(results)} requests at once in {storm['wall']:.2f} s: {len(accepted)} accepted,"
+            f" {len(refused)} refused as duplicates, other answers: {other or 'none'};"
+            f" {storm['retries']} retries after UNAVAILABLE"
+        )
+        say(
+            f"latency all: p50 {_pct(every, 0.5) * 1000:.0f} ms, p99 {_pct(every, 0.99) * 1000:.0f}"
+            f" ms; accepted p50 {_pct(accepted, 0.5) * 1000:.0f} ms, p99"
+            f" {_pct(accepted, 0.99) * 1000:.0f} ms"
+        )
+        seconds = asyncio.run(_close_all(settings, owner, rounds))
+        conn = _owner(owner, [county.county_id, *county.tenant_ids])
+        stored = conn.execute(
+            "SELECT count(*) FROM evaluation_ballots WHERE round_id = ANY(%s)", (rounds,)
+        ).fetchone()[0]
+        counted = conn.execute(
+            "SELECT sum(ballots_cast) FROM evaluation_rounds WHERE id = ANY(%s)", (rounds,)
+        ).fetchone()[0]
+        qualified = conn.execute(
+            "SELECT sum(qualified) FROM evaluation_entries WHERE round_id = ANY(%s)", (rounds,)
+        ).fetchone()[0]
+        voters = sum(len(p) for _, p in branches)
+        expected_grades = sum(len(p) * (len(p) - 1) for _, p in branches)
+        say(
+            f"closed in {seconds:.2f} s: {stored} ballots stored, {counted} counted,"
+            f" {qualified} 'qualified' grades counted (expected {voters} ballots,"
+            f" {expected_grades} grades)"
+        )
+        ok = stored == counted == voters == len(accepted) and qualified == expected_grades
+        say("zero lost, zero duplicated" if ok else "MISMATCH: ballots lost or duplicated")
+        say(f"machine: {os.cpu_count()} CPUs, {platform.platform()}")
+        return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench.evaluations", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tally")
+    t.add_argument("--database-url")
+    t.add_argument("--runs", type=int, default=5)
+    t.add_argument("--mass", type=int, default=18, help="mass representatives per branch")
+    t.add_argument("--tenants", type=int, default=100)
+    t.add_argument("--branches", type=int, default=2000)
+    t.add_argument("--members", type=int, default=40_000)
+    b = sub.add_parser("ballots")
+    b.add_argument("--database-url")
+    b.add_argument("--voters", type=int, default=200)
+    b.add_argument("--branch-size", type=int, default=20)
+    b.add_argument("--pool", type=int, default=20, help="database pool size of the server")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    return cmd_tally(args) if args.command == "tally" else cmd_ballots(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

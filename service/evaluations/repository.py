@@ -1,0 +1,492 @@
+"""Statements of evaluation rounds (民主评议): rounds, the roster (entries), participation,
+ballots and ballot tokens. No authorization and no audit: the service decides.
+
+Ballots are only ever INSERTed here (the application role cannot read them); counts
+come from the database function `evaluation_tally`, which refuses rounds whose
+balloting has not closed, and `evaluation_seal` rewrites a closing round's ballots,
+participation and tokens (migrations/versions/0010).
+
+Statements over many rounds (closing a county's half-year) are set-based: one
+statement for all rounds, never one per round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+
+from service.authz import ReadablePaths
+from service.db import Transaction
+from service.evaluations.models import EvaluationEntry, EvaluationRound
+from service.evaluations.rules import Grade
+from service.members.rules import ON_ROLLS
+from service.pagination import Page, PageRequest, keyset
+
+ROUND_FIELDS = tuple(c.name for c in EvaluationRound.__table__.columns)
+ENTRY_FIELDS = tuple(c.name for c in EvaluationEntry.__table__.columns)
+_R_COLUMNS = ", ".join(f"r.{name}" for name in ROUND_FIELDS)
+_E_COLUMNS = ", ".join(f"e.{name}" for name in ENTRY_FIELDS)
+_ROUND = f"SELECT {_R_COLUMNS} FROM evaluation_rounds r"
+# An entry with what authorization needs: its round's branch path and stage, and the
+# member's account (a member reads their own entry).
+_ENTRY = (
+    f"SELECT {_E_COLUMNS}, r.branch_path, r.stage, r.ballots_cast, r.policy,"
+    " m.account_id AS member_account_id"
+    " FROM evaluation_entries e"
+    " JOIN evaluation_rounds r ON r.tenant_id = e.tenant_id AND r.id = e.round_id"
+    " JOIN members m ON m.tenant_id = e.tenant_id AND m.id = e.member_id"
+)
+_ON_ROLLS = sorted(ON_ROLLS)
+
+# What a ballot stores per roster position.
+BALLOT_CODES: dict[Grade | None, int] = {
+    None: 0,
+    Grade.EXCELLENT: 1,
+    Grade.QUALIFIED: 2,
+    Grade.BASIC: 3,
+    Grade.UNQUALIFIED: 4,
+}
+
+
+# --- rounds -------------------------------------------------------------------------
+
+
+async def active_branches_below(tx: Transaction, path: str) -> list[Any]:
+    """The active branches at or under `path`, in id order."""
+    return await tx.rows(
+        "SELECT tenant_id, id, path, name, kind FROM org_units WHERE kind = 'branch'"
+        " AND archived_at IS NULL AND starts_with(path, %(path)s) ORDER BY id",
+        {"path": path},
+    )
+
+
+async def insert_rounds(tx: Transaction, rows: list[dict[str, Any]]) -> list[Any]:
+    """The rounds inserted; a branch that already has a round of that period is left
+    out (the unique period constraint), so the caller sees which were new."""
+    statement = (
+        insert(EvaluationRound)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="uq_evaluation_rounds_period")
+        .returning(*EvaluationRound.__table__.columns)
+    )
+    return await tx.rows(statement)
+
+
+async def get_round(tx: Transaction, round_id: int, *, lock: bool = False) -> Any | None:
+    suffix = " FOR UPDATE" if lock else ""
+    return await tx.first(f"{_ROUND} WHERE r.id = %(id)s{suffix}", {"id": round_id})
+
+
+async def get_rounds(tx: Transaction, ids: Sequence[int], *, lock: bool = False) -> dict[int, Any]:
+    suffix = " ORDER BY r.id FOR UPDATE" if lock else ""
+    rows = await tx.rows(
+        f"{_ROUND} WHERE r.id = ANY(%(ids)s::bigint[]){suffix}", {"ids": sorted(set(ids))}
+    )
+    return {row.id: row for row in rows}
+
+
+async def rounds_page(
+    tx: Transaction,
+    readable: ReadablePaths,
+    *,
+    within: str | None,
+    year: int | None,
+    half: int | None,
+    stage: str | None,
+    page: PageRequest,
+) -> Page[Any]:
+    """Rounds of branches under the readable paths (and `within`), newest id last."""
+    scope, params = readable.sql("r.branch_path")
+    conditions = [scope]
+    if within is not None:
+        conditions.append("starts_with(r.branch_path, %(within)s)")
+        params["within"] = within
+    if year is not None:
+        conditions.append("r.year = %(year)s")
+        params["year"] = year
+    if half is not None:
+        conditions.append("r.half = %(half)s")
+        params["half"] = half
+    if stage is not None:
+        conditions.append("r.stage = %(stage)s")
+        params["stage"] = stage
+    rows = await tx.rows(
+        f"{_ROUND} WHERE {' AND '.join(conditions)} AND {keyset('r.id')}",
+        params | page.params,
+    )
+    return Page.of(rows, page)
+
+
+async def set_stage(
+    tx: Transaction,
+    round_row: Any,
+    *,
+    target: str,
+    actor: str,
+    reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Any | None:
+    """The round moved to `target`; None when someone else changed it first (version)."""
+    sets = [
+        "stage = %(target)s",
+        "stage_changed_at = now()",
+        "stage_changed_by = %(actor)s",
+        "sent_back_reason = %(reason)s",
+        "version = version + 1",
+    ]
+    params: dict[str, Any] = {
+        "target": target,
+        "actor": actor,
+        "reason": reason,
+        "tenant": round_row.tenant_id,
+        "id": round_row.id,
+        "version": round_row.version,
+    }
+    for i, (column, value) in enumerate((extra or {}).items()):
+        if column not in ROUND_FIELDS:
+            raise ValueError(f"not a round column: {column}")
+        sets.append(f"{column} = %(x{i})s")
+        params[f"x{i}"] = value
+    return await tx.first(
+        f"UPDATE evaluation_rounds SET {', '.join(sets)}"
+        " WHERE tenant_id = %(tenant)s AND id = %(id)s AND version = %(version)s"
+        f" RETURNING {', '.join(ROUND_FIELDS)}",
+        params,
+    )
+
+
+# --- the roster ---------------------------------------------------------------------
+
+
+async def draft_roster(tx: Transaction, round_row: Any) -> None:
+    """An entry for each full and probationary member on the branch's rolls who has
+    none yet (self-evaluation opens before the roster is fixed)."""
+    await tx.execute(
+        """
+        INSERT INTO evaluation_entries
+          (tenant_id, round_id, member_id, name, category, may_vote)
+        SELECT m.tenant_id, %(round)s, m.id, m.name, m.category, true
+        FROM members m
+        WHERE m.tenant_id = %(tenant)s AND m.branch_id = %(branch)s
+          AND m.status = ANY(%(on_rolls)s) AND m.category IN ('full', 'probationary')
+        ORDER BY m.id
+        ON CONFLICT (tenant_id, round_id, member_id) DO NOTHING
+        """,
+        {
+            "round": round_row.id,
+            "tenant": round_row.tenant_id,
+            "branch": round_row.branch_id,
+            "on_rolls": _ON_ROLLS,
+        },
+    )
+
+
+async def drop_off_roll_entries(tx: Transaction, round_row: Any) -> None:
+    """Entries of members no longer on the branch's rolls (moved, removed ...) since
+    the roster was drafted: they are not evaluated in this round."""
+    await tx.execute(
+        """
+        DELETE FROM evaluation_entries e USING members m
+        WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s
+          AND m.tenant_id = e.tenant_id AND m.id = e.member_id
+          AND (m.branch_id <> %(branch)s OR NOT m.status = ANY(%(on_rolls)s))
+        """,
+        {
+            "round": round_row.id,
+            "tenant": round_row.tenant_id,
+            "branch": round_row.branch_id,
+            "on_rolls": _ON_ROLLS,
+        },
+    )
+
+
+async def roster_facts(tx: Transaction, round_row: Any, year: int) -> list[Any]:
+    """Each entry's member with their sanctions and last year's grade (what fixing the
+    roster needs), in member id order."""
+    return await tx.rows(
+        """
+        SELECT e.id, e.member_id, m.name, m.category,
+               coalesce((SELECT json_agg(json_build_object('kind', s.kind,
+                   'decided_on', s.decided_on, 'probation_ends_on', s.probation_ends_on))
+                 FROM sanctions s WHERE s.tenant_id = m.tenant_id AND s.member_id = m.id),
+                 '[]'::json) AS sanctions,
+               (SELECT g.grade FROM member_grades g WHERE g.tenant_id = m.tenant_id
+                  AND g.member_id = m.id AND g.year = %(last_year)s) AS last_year_grade
+        FROM evaluation_entries e
+        JOIN members m ON m.tenant_id = e.tenant_id AND m.id = e.member_id
+        WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s
+        ORDER BY e.member_id
+        """,
+        {"tenant": round_row.tenant_id, "round": round_row.id, "last_year": year - 1},
+    )
+
+
+async def fix_roster(tx: Transaction, round_row: Any, rows: list[dict[str, Any]]) -> None:
+    """Positions, names, categories, votes, overrides and last year's grades, all
+    entries in one statement."""
+    if not rows:
+        return
+    await tx.execute(
+        """
+        UPDATE evaluation_entries e SET position = v.position, name = v.name,
+          category = v.category, may_vote = v.may_vote, override = v.override,
+          last_year_grade = v.last_year_grade, version = e.version + 1
+        FROM unnest(%(ids)s::bigint[], %(positions)s::int[], %(names)s::text[],
+                    %(categories)s::text[], %(votes)s::boolean[], %(overrides)s::text[],
+                    %(last)s::text[])
+             AS v(id, position, name, category, may_vote, override, last_year_grade)
+        WHERE e.tenant_id = %(tenant)s AND e.id = v.id
+        """,
+        {
+            "tenant": round_row.tenant_id,
+            "ids": [r["id"] for r in rows],
+            "positions": [r["position"] for r in rows],
+            "names": [r["name"] for r in rows],
+            "categories": [r["category"] for r in rows],
+            "votes": [r["may_vote"] for r in rows],
+            "overrides": [r["override"] for r in rows],
+            "last": [r["last_year_grade"] for r in rows],
+        },
+    )
+
+
+async def get_entry(tx: Transaction, entry_id: int) -> Any | None:
+    return await tx.first(f"{_ENTRY} WHERE e.id = %(id)s", {"id": entry_id})
+
+
+async def get_entries(tx: Transaction, ids: Sequence[int]) -> dict[int, Any]:
+    rows = await tx.rows(f"{_ENTRY} WHERE e.id = ANY(%(ids)s::bigint[])", {"ids": sorted(set(ids))})
+    return {row.id: row for row in rows}
+
+
+async def entry_of_member(
+    tx: Transaction, round_row: Any, member_id: int, *, lock: bool = False
+) -> Any | None:
+    suffix = " FOR UPDATE OF e" if lock else ""
+    return await tx.first(
+        f"{_ENTRY} WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s"
+        f" AND e.member_id = %(member)s{suffix}",
+        {"tenant": round_row.tenant_id, "round": round_row.id, "member": member_id},
+    )
+
+
+async def roster(tx: Transaction, round_row: Any) -> list[Any]:
+    """The fixed roster in ballot order (position)."""
+    return await tx.rows(
+        f"{_ENTRY} WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s"
+        " AND e.position IS NOT NULL ORDER BY e.position",
+        {"tenant": round_row.tenant_id, "round": round_row.id},
+    )
+
+
+async def entries_page(tx: Transaction, round_row: Any, page: PageRequest) -> Page[Any]:
+    rows = await tx.rows(
+        f"{_ENTRY} WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s AND {keyset('e.id')}",
+        {"tenant": round_row.tenant_id, "round": round_row.id} | page.params,
+    )
+    return Page.of(rows, page)
+
+
+async def member_entries_page(tx: Transaction, member_id: int, page: PageRequest) -> Page[Any]:
+    rows = await tx.rows(
+        f"{_ENTRY} WHERE e.member_id = %(member)s AND {keyset('e.id')}",
+        {"member": member_id} | page.params,
+    )
+    return Page.of(rows, page)
+
+
+async def update_entry(tx: Transaction, entry: Any, **values: Any) -> Any:
+    sets = []
+    params: dict[str, Any] = {"tenant": entry.tenant_id, "id": entry.id}
+    for column, value in values.items():
+        if column not in ENTRY_FIELDS:
+            raise ValueError(f"not an entry column: {column}")
+        sets.append(f"{column} = %({column})s")
+        params[column] = value
+    return await tx.one(
+        f"UPDATE evaluation_entries SET {', '.join(sets)}, version = version + 1"
+        " WHERE tenant_id = %(tenant)s AND id = %(id)s"
+        f" RETURNING {', '.join(ENTRY_FIELDS)}",
+        params,
+    )
+
+
+# --- ballots ------------------------------------------------------------------------
+
+
+async def has_voted(tx: Transaction, round_row: Any, member_id: int) -> bool:
+    found = await tx.first(
+        "SELECT 1 AS voted FROM evaluation_participation WHERE tenant_id = %(tenant)s"
+        " AND round_id = %(round)s AND voter_member_id = %(member)s",
+        {"tenant": round_row.tenant_id, "round": round_row.id, "member": member_id},
+    )
+    return found is not None
+
+
+async def any_votes(tx: Transaction, round_row: Any) -> bool:
+    found = await tx.first(
+        "SELECT 1 AS voted FROM evaluation_participation WHERE tenant_id = %(tenant)s"
+        " AND round_id = %(round)s UNION ALL SELECT 1 FROM evaluation_ballot_tokens"
+        " WHERE tenant_id = %(tenant)s AND round_id = %(round)s AND used LIMIT 1",
+        {"tenant": round_row.tenant_id, "round": round_row.id},
+    )
+    return found is not None
+
+
+async def lock_round_for_ballot(tx: Transaction, round_id: int) -> Any | None:
+    """The round, share-locked: ballots of one round go in side by side, and closing
+    (FOR UPDATE) waits for them, so no ballot lands after the seal."""
+    return await tx.first(f"{_ROUND} WHERE r.id = %(id)s FOR SHARE", {"id": round_id})
+
+
+async def record_participation(tx: Transaction, round_row: Any, member_id: int) -> bool:
+    """Whether this is the member's first ballot in the round. The primary key decides:
+    of two arriving at once, the second waits for the first and then finds it."""
+    row = await tx.first(
+        "INSERT INTO evaluation_participation (tenant_id, round_id, voter_member_id)"
+        " VALUES (%(tenant)s, %(round)s, %(member)s) ON CONFLICT DO NOTHING"
+        " RETURNING voter_member_id",
+        {"tenant": round_row.tenant_id, "round": round_row.id, "member": member_id},
+    )
+    return row is not None
+
+
+async def insert_ballot(tx: Transaction, round_row: Any, grades: Sequence[int]) -> None:
+    """The ballot: the round and the grades, nothing else (the key is random)."""
+    await tx.execute(
+        "INSERT INTO evaluation_ballots (tenant_id, round_id, grades)"
+        " VALUES (%(tenant)s, %(round)s, %(grades)s::smallint[])",
+        {"tenant": round_row.tenant_id, "round": round_row.id, "grades": list(grades)},
+    )
+
+
+async def insert_tokens(
+    tx: Transaction, round_row: Any, hashes: Sequence[bytes], expires_at: Any
+) -> Any:
+    """The tokens' hashes stored; the round with its count of issued tokens."""
+    await tx.execute(
+        "INSERT INTO evaluation_ballot_tokens (tenant_id, round_id, token_hash, expires_at)"
+        " SELECT %(tenant)s, %(round)s, h, %(expires)s FROM unnest(%(hashes)s::bytea[]) AS h",
+        {
+            "tenant": round_row.tenant_id,
+            "round": round_row.id,
+            "hashes": list(hashes),
+            "expires": expires_at,
+        },
+    )
+    return await tx.one(
+        "UPDATE evaluation_rounds SET mass_tokens_issued = mass_tokens_issued + %(n)s"
+        " WHERE tenant_id = %(tenant)s AND id = %(round)s"
+        f" RETURNING {', '.join(ROUND_FIELDS)}",
+        {"tenant": round_row.tenant_id, "round": round_row.id, "n": len(hashes)},
+    )
+
+
+async def find_token(tx: Transaction, tenant_id: int, token_hash: bytes) -> Any | None:
+    """A usable token (unused, unexpired, its round balloting) with its round id."""
+    return await tx.first(
+        "SELECT t.round_id FROM evaluation_ballot_tokens t"
+        " JOIN evaluation_rounds r ON r.tenant_id = t.tenant_id AND r.id = t.round_id"
+        " WHERE t.tenant_id = %(tenant)s AND t.token_hash = %(hash)s AND NOT t.used"
+        " AND t.expires_at > now() AND r.stage = 'balloting'",
+        {"tenant": tenant_id, "hash": token_hash},
+    )
+
+
+async def use_token(tx: Transaction, tenant_id: int, token_hash: bytes, round_id: int) -> bool:
+    """Whether the token was still usable and is now used: of two arriving at once the
+    second waits on the row and finds it used."""
+    row = await tx.first(
+        "UPDATE evaluation_ballot_tokens SET used = true"
+        " WHERE tenant_id = %(tenant)s AND token_hash = %(hash)s AND round_id = %(round)s"
+        " AND NOT used AND expires_at > now() RETURNING round_id",
+        {"tenant": tenant_id, "hash": token_hash, "round": round_id},
+    )
+    return row is not None
+
+
+# --- closing ------------------------------------------------------------------------
+
+
+async def turnout(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
+    """Per round: voters on the roster (a vote, not excused), members who voted, and
+    mass representatives' tokens used."""
+    return await tx.rows(
+        """
+        SELECT r.id,
+          (SELECT count(*) FROM evaluation_entries e WHERE e.tenant_id = r.tenant_id
+             AND e.round_id = r.id AND e.may_vote AND NOT e.excused
+             AND e.position IS NOT NULL)::int AS voters,
+          (SELECT count(*) FROM evaluation_participation p WHERE p.tenant_id = r.tenant_id
+             AND p.round_id = r.id)::int AS voted,
+          (SELECT count(*) FROM evaluation_ballot_tokens t WHERE t.tenant_id = r.tenant_id
+             AND t.round_id = r.id AND t.used)::int AS tokens_used
+        FROM evaluation_rounds r WHERE r.id = ANY(%(ids)s::bigint[]) ORDER BY r.id
+        """,
+        {"ids": sorted(set(round_ids))},
+    )
+
+
+async def mark_closed(
+    tx: Transaction, ids: Sequence[int], voters: Sequence[int], cast: Sequence[int], actor: str
+) -> list[Any]:
+    """Rounds moved to tallied with their voters and ballots, one statement."""
+    return await tx.rows(
+        f"""
+        UPDATE evaluation_rounds r SET stage = 'tallied', stage_changed_at = now(),
+          stage_changed_by = %(actor)s, sent_back_reason = NULL, closed_at = now(),
+          roster_voters = v.voters, ballots_cast = v.n_cast, version = r.version + 1
+        FROM unnest(%(ids)s::bigint[], %(voters)s::int[], %(cast)s::int[])
+             AS v(id, voters, n_cast)
+        WHERE r.id = v.id AND r.stage = 'balloting'
+        RETURNING {", ".join(f"r.{c}" for c in ROUND_FIELDS)}
+        """,
+        {"ids": list(ids), "voters": list(voters), "cast": list(cast), "actor": actor},
+    )
+
+
+async def seal(tx: Transaction, round_ids: Sequence[int]) -> int:
+    """Rewrite the closed rounds' ballots, participation and tokens (see module)."""
+    return int(
+        await tx.scalar("SELECT evaluation_seal(%(ids)s::bigint[])", {"ids": list(round_ids)})
+    )
+
+
+async def tally(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
+    """Counts per (round, roster position), one statement for all rounds."""
+    return await tx.rows(
+        "SELECT round_id, roster_position, excellent, qualified, basic, unqualified, blank"
+        " FROM evaluation_tally(%(ids)s::bigint[])",
+        {"ids": list(round_ids)},
+    )
+
+
+async def closing_entries(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
+    """What the proposals need of every entry of the rounds, by round and position."""
+    return await tx.rows(
+        "SELECT e.tenant_id, e.id, e.round_id, e.position, e.excused, e.override,"
+        " e.last_year_grade, e.organizational_finding"
+        " FROM evaluation_entries e WHERE e.round_id = ANY(%(ids)s::bigint[])"
+        " AND e.position IS NOT NULL ORDER BY e.round_id, e.position",
+        {"ids": list(round_ids)},
+    )
+
+
+async def store_tallies(tx: Transaction, rows: dict[str, list[Any]]) -> None:
+    """Counts, shares and computed grades of many entries, one statement."""
+    await tx.execute(
+        """
+        UPDATE evaluation_entries e SET excellent = v.excellent, qualified = v.qualified,
+          basic = v.basic, unqualified = v.unqualified, blank = v.blank,
+          shares = v.shares, computed_grade = v.grade, computed_rule = v.rule,
+          version = e.version + 1
+        FROM unnest(%(ids)s::bigint[], %(excellent)s::int[], %(qualified)s::int[],
+                    %(basic)s::int[], %(unqualified)s::int[], %(blank)s::int[],
+                    %(shares)s::jsonb[], %(grade)s::text[], %(rule)s::text[])
+             AS v(id, excellent, qualified, basic, unqualified, blank, shares, grade, rule)
+        WHERE e.id = v.id
+        """,
+        rows,
+    )
