@@ -168,6 +168,8 @@ EMPTY_SCOPE = Scope(None, frozenset())
 _IN_TRANSACTION = psycopg.pq.TransactionStatus.INTRANS
 _IN_FAILED_TRANSACTION = psycopg.pq.TransactionStatus.INERROR
 _SEPARATOR = "\n;\n"
+# Deferred statements (`Transaction.defer`) a transaction holds before it sends them.
+DEFER_BATCH = 256
 
 _DIALECT = pg_dialect.dialect()
 
@@ -251,6 +253,8 @@ class Transaction:
         self._failed = False
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._pending: list[_Pending] = []
+        # Appends that go out with the COMMIT (see `defer`)
+        self._deferred: list[tuple[str, Params]] = []
         self._lock = asyncio.Lock()
         self._auth_changes: set[str] = set()
 
@@ -343,6 +347,26 @@ class Transaction:
 
     async def execute(self, statement: Statement, params: Params = None) -> None:
         await self.rows(statement, params)
+
+    async def defer(self, statement: Statement, params: Params = None) -> None:
+        """Queue a statement without rows to go out with the COMMIT, in the same message.
+
+        For appends whose trigger takes a lock held to the end of the transaction (the
+        audit chain's per-tenant lock, migration 0005): sent with the COMMIT, the lock
+        is held for one step on the server, never across a round trip and the event
+        loop's queue, so concurrent writers of one tenant do not wait on each other's
+        round trips. Its failure fails the commit (nothing is written). A transaction
+        that queues many sends them in batches of `DEFER_BATCH` as it goes (bulk work:
+        the lock is then held longer, the message stays small)."""
+        if not self._write:
+            raise TransactionFailed("deferred statements belong to a writing transaction")
+        if isinstance(statement, ClauseElement):
+            statement, params = compile_statement(statement)
+        self._deferred.append((statement, params))
+        if len(self._deferred) >= DEFER_BATCH:
+            batch, self._deferred = self._deferred, []
+            # Queued in one tick, they go out as one message.
+            await asyncio.gather(*(self.rows(text, values) for text, values in batch))
 
     async def confirm(self) -> bool:
         """Whether the guard answered true; sends it alone if no message has carried it
@@ -490,6 +514,31 @@ class Transaction:
                 raise
         return self._conn
 
+    async def _commit_with(
+        self, conn: psycopg.AsyncConnection[Any], deferred: list[tuple[str, Params]]
+    ) -> bool:
+        """The deferred statements and COMMIT as one message (with BEGIN and the scope
+        when nothing went out before); whether it committed."""
+        cursor = conn.cursor()
+        try:
+            texts = [
+                text if values is None else cursor.mogrify(text, values)
+                for text, values in deferred
+            ]
+        except (psycopg.Error, TypeError, ValueError):
+            log.exception("a deferred statement could not be bound")
+            return False
+        prefix = self._prefix() if self._begun else ["BEGIN", *self._scope.statements()]
+        message = _SEPARATOR.join([*prefix, *texts, "COMMIT"])
+        self.db.observe(message, len(prefix) + len(texts) + 1)
+        self._begun = True
+        try:
+            await conn.execute(message)
+        except psycopg.Error as exc:
+            log.warning("commit with deferred statements failed: %s", type(exc).__name__)
+            return False
+        return conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
     async def finish(self, *, commit: bool) -> None:
         """End the transaction and free the connection: COMMIT when asked and nothing
         failed, ROLLBACK otherwise, decided by the connection's own state. Raises
@@ -497,16 +546,35 @@ class Transaction:
         call more than once."""
         if self._finished:
             return
+        ok = commit and not self._failed and not self._stale
+        if ok and self._deferred and self._conn is None:
+            try:
+                await self._connection()
+            except BaseException:
+                self._finished = True
+                raise
         self._finished = True
         conn, self._conn = self._conn, None
-        ok = commit and not self._failed and not self._stale
+        deferred, self._deferred = self._deferred, []
         if conn is None:
             if commit and not ok:
                 raise TransactionFailed("transaction failed before it reached the database")
             return
         try:
             status = conn.info.transaction_status
-            if status in (
+            if (
+                ok
+                and deferred
+                and (status == psycopg.pq.TransactionStatus.INTRANS or not self._begun)
+            ):
+                ok = await self._commit_with(conn, deferred)
+                status = conn.info.transaction_status
+                if status != psycopg.pq.TransactionStatus.IDLE:
+                    # A deferred statement failed: the server skipped the rest of the
+                    # message, COMMIT included.
+                    self.db.observe("ROLLBACK", 1)
+                    await conn.execute("ROLLBACK")
+            elif status in (
                 psycopg.pq.TransactionStatus.INTRANS,
                 psycopg.pq.TransactionStatus.INERROR,
             ):

@@ -240,8 +240,55 @@ async def test_write_transaction_commits_when_the_block_completes(
     assert await unit_count(state, a, code) == 1
     assert await audit_count(state, a) == audited + 1  # the change and its audit event
     assert traffic.messages[0][0].split("\n")[0] == "BEGIN"
-    assert traffic.messages[-1] == ("COMMIT", 1)
+    # The audit event goes out with the COMMIT, in one message (Transaction.defer).
+    last, statements = traffic.messages[-1]
+    assert last.lstrip().startswith("INSERT INTO audit_events") and last.endswith("COMMIT")
+    assert statements == 2
     assert sum(m.startswith("BEGIN") for m, _ in traffic.messages) == 1
+
+
+async def test_a_deferred_statement_that_fails_fails_the_commit_and_writes_nothing(
+    state: AppState, world: World
+) -> None:
+    """A deferred append goes out with the COMMIT; when it fails, the server skips the
+    COMMIT, the transaction is rolled back, and neither the work nor the append stays."""
+    a = world.units["A"].tenant_id
+    code = f"{world.tag}-deferred"
+    audited = await audit_count(state, a)
+    checked_out = state.db.checked_out()
+    with watching(state.db) as traffic, pytest.raises(TransactionFailed):
+        async with state.db.transaction() as tx:
+            await new_branch(tx, world, code)
+            # An append that fails when the server runs it (division by zero).
+            await tx.defer(
+                "INSERT INTO audit_events (tenant_id, actor, action, object_type, object_id)"
+                " VALUES (%(t)s, 'tests', 'x.y', 'OrgUnit', (1 / 0)::text)",
+                {"t": a},
+            )
+    assert await unit_count(state, a, code) == 0
+    assert await audit_count(state, a) == audited
+    assert traffic.messages[-1] == ("ROLLBACK", 1)
+    assert traffic.messages[-2][0].endswith("COMMIT")
+    assert state.db.checked_out() == checked_out
+
+
+async def test_a_transaction_of_deferred_statements_alone_opens_and_commits_once(
+    state: AppState, world: World
+) -> None:
+    a = world.units["A"].tenant_id
+    audited = await audit_count(state, a)
+    with watching(state.db) as traffic:
+        async with state.db.transaction(Scope.of(None, [a])) as tx:
+            for n in range(3):
+                await tx.defer(
+                    "INSERT INTO audit_events (tenant_id, actor, action, object_type,"
+                    " object_id) VALUES (%(t)s, 'tests', 'test.deferred', 'OrgUnit', %(n)s)",
+                    {"t": a, "n": str(n)},
+                )
+    assert await audit_count(state, a) == audited + 3
+    [(message, statements)] = traffic.messages
+    assert message.startswith("BEGIN") and message.endswith("COMMIT")
+    assert statements == 1 + len(Scope.of(None, [a]).statements()) + 3 + 1
 
 
 async def test_write_transaction_that_raises_is_rolled_back(state: AppState, world: World) -> None:
