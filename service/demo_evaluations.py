@@ -100,11 +100,12 @@ async def _ballots(tx: Transaction, runner: Principal, row: Any, rng: random.Ran
 
     by_member = {e.member_id: e.position for e in roster}
     for voter in (e for e in roster if e.may_vote and not e.excused):
-        codes = [0] * len(roster)
-        for member_id, grade in ballot(voter.member_id):
-            codes[by_member[member_id] - 1] = rounds.BALLOT_CODES[grade]
+        votes = {
+            by_member[member_id]: rounds.BALLOT_CODES[grade]
+            for member_id, grade in ballot(voter.member_id)
+        }
         if await rounds.record_participation(tx, row, voter.member_id):
-            await rounds.insert_ballot(tx, row, codes)
+            await rounds.insert_ballot(tx, row, votes)
     issued = await evaluations.issue_tokens(tx, runner, round_id=row.id, count=MASS_REPRESENTATIVES)
     scope = tx.scope
     for token in issued.tokens:

@@ -499,11 +499,12 @@ async def evaluation_round(
         assert len(ballots) <= len(voters), "more ballots than voters"
         by_member = {e.member_id: e.position for e in roster}
 
-        def codes(ballot: dict[int, str], by_member: dict[int, int] = by_member) -> list[int]:
-            out = [0] * len(by_member)
-            for member_id, grade in ballot.items():
-                out[by_member[member_id] - 1] = rounds.BALLOT_CODES[Grade(grade)]
-            return out
+        def codes(ballot: dict[int, str], by_member: dict[int, int] = by_member) -> dict[int, int]:
+            """{roster position: grade code} of the graded candidates."""
+            return {
+                by_member[member_id]: rounds.BALLOT_CODES[Grade(grade)]
+                for member_id, grade in ballot.items()
+            }
 
         for voter, ballot in zip(voters, ballots, strict=False):
             assert await rounds.record_participation(tx, row, voter.member_id)

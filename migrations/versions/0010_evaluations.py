@@ -6,22 +6,25 @@ leads each key, row-level security is enabled and forced.
 
 Secrecy of the ballot (无记名投票) is built into the tables:
 - `evaluation_participation` says THAT a member voted (its primary key refuses a second
-  ballot, also when two arrive at once); `evaluation_ballots` holds WHAT was voted:
-  a random `ballot_key`, the round and the grades aligned with the roster order
-  (`evaluation_entries.position`), nothing else: no voter, no time, no serial.
-- The application role may INSERT ballots but never read them; counts come only from
+  ballot, also when two arrive at once); `evaluation_votes` holds WHAT was voted, one
+  row per graded candidate of a ballot: a random `vote_key`, the round, the candidate's
+  roster position (`evaluation_entries.position`) and the grade, nothing else: no
+  ballot grouping, no voter, no time, no serial. Blanks are not stored: a ballot stored
+  as a whole would always hold the blank at its voter's own position (nobody grades
+  themselves) and so name its voter; single votes cannot be put back together.
+- The application role may INSERT votes but never read them; counts come only from
   `evaluation_tally(round_ids)`, a SECURITY DEFINER function that refuses while any of
   the rounds is still before its close.
 - `evaluation_seal(round_ids)` runs in the closing transaction and rewrites the rounds'
-  ballot rows (in `ballot_key` order), participation rows and token rows, so all of
-  them carry the closing transaction's id (xmin) and a physical order unrelated to the
-  order of voting: nothing in a row's system columns maps a ballot to the voter's
-  transaction (whose audit event "a ballot was cast" does carry it).
+  vote rows (in `vote_key` order), participation rows and token rows, so all of them
+  carry the closing transaction's id (xmin) and a physical order unrelated to the order
+  of voting: nothing in a row's system columns groups votes into a ballot or maps them
+  to the voter's transaction (whose audit event "a ballot was cast" does carry it).
 - Both functions run with their owner's rights (RLS may not bind the owner), so they
   check the caller's tenant scope (`pingyi_tenant_scope()`) explicitly.
 
-Ballot grade codes: 0 blank, 1 excellent 优秀, 2 qualified 合格, 3 basic 基本合格,
-4 unqualified 不合格.
+Vote grade codes: 1 excellent 优秀, 2 qualified 合格, 3 basic 基本合格, 4 unqualified
+不合格 (a blank is the absence of a vote).
 
 Revision ID: 0010
 Revises: 0009
@@ -42,7 +45,7 @@ TABLES = (
     "evaluation_entries",
     "evaluation_participation",
     "evaluation_ballot_tokens",
-    "evaluation_ballots",
+    "evaluation_votes",
     "evaluation_assemblies",
     "evaluation_assembly_exclusions",
     "evaluation_objections",
@@ -109,7 +112,7 @@ def upgrade() -> None:
 
         -- The roster (参评党员): one entry per member in the round, drafted when
         -- self-evaluation opens and fixed when balloting opens, which gives `position`:
-        -- the member's index (1-based) in every ballot's grades. `member_id` has no
+        -- the member's place (1-based) on the ballot, named by every vote. `member_id` has no
         -- foreign key: the round stays with its branch's tenant when the member later
         -- transfers to another (组织关系转接 moves the member's key), and ledger ids are
         -- unique across tenants; the entry keeps the name it was graded under.
@@ -156,7 +159,10 @@ def upgrade() -> None:
           CONSTRAINT fk_evaluation_entries_round FOREIGN KEY (tenant_id, round_id)
             REFERENCES evaluation_rounds (tenant_id, id),
           CONSTRAINT uq_evaluation_entries_member UNIQUE (tenant_id, round_id, member_id),
-          CONSTRAINT uq_evaluation_entries_position UNIQUE (tenant_id, round_id, position),
+          -- deferred: fixing the roster again (after a send-back and a changed
+          -- membership) shifts positions in one UPDATE, passing through duplicates
+          CONSTRAINT uq_evaluation_entries_position UNIQUE (tenant_id, round_id, position)
+            DEFERRABLE INITIALLY DEFERRED,
           CONSTRAINT ck_evaluation_entries_excused
             CHECK (NOT excused OR length(btrim(coalesce(excused_reason, ''))) > 0)
         );
@@ -190,17 +196,17 @@ def upgrade() -> None:
         CREATE INDEX ix_evaluation_ballot_tokens_round
           ON evaluation_ballot_tokens (tenant_id, round_id);
 
-        -- WHAT was voted (never who, never when): see the module docstring.
-        CREATE TABLE evaluation_ballots (
+        -- WHAT was voted (never who, never when, never which ballot): one row per
+        -- graded candidate of a ballot; see the module docstring.
+        CREATE TABLE evaluation_votes (
           tenant_id   bigint NOT NULL REFERENCES tenants (id),
           round_id    bigint NOT NULL,
-          ballot_key  uuid NOT NULL DEFAULT gen_random_uuid(),
-          grades      smallint[] NOT NULL,
-          CONSTRAINT pk_evaluation_ballots PRIMARY KEY (tenant_id, round_id, ballot_key),
-          CONSTRAINT fk_evaluation_ballots_round FOREIGN KEY (tenant_id, round_id)
-            REFERENCES evaluation_rounds (tenant_id, id),
-          CONSTRAINT ck_evaluation_ballots_grades
-            CHECK (cardinality(grades) >= 1 AND grades <@ ARRAY[0, 1, 2, 3, 4]::smallint[])
+          vote_key    uuid NOT NULL DEFAULT gen_random_uuid(),
+          position    integer NOT NULL CHECK (position >= 1),
+          grade       smallint NOT NULL CHECK (grade BETWEEN 1 AND 4),
+          CONSTRAINT pk_evaluation_votes PRIMARY KEY (tenant_id, round_id, vote_key),
+          CONSTRAINT fk_evaluation_votes_round FOREIGN KEY (tenant_id, round_id)
+            REFERENCES evaluation_rounds (tenant_id, id)
         );
 
         -- The member assembly (支部党员大会) of a round.
@@ -292,15 +298,16 @@ def upgrade() -> None:
             """
         )
 
-    # Counts per roster position, only for rounds whose balloting has closed and that
-    # lie in the caller's scope. One statement for any number of rounds (a county-wide
-    # close tallies 2,000 branches at once).
+    # Counts of each grade per roster position, only for rounds whose balloting has
+    # closed and that lie in the caller's scope. One statement for any number of rounds
+    # (a county-wide close tallies 2,000 branches at once). Blanks are not stored, so
+    # not counted here: the service derives them from the ballots cast.
     op.execute(
         f"""
         CREATE FUNCTION evaluation_tally(round_ids bigint[])
         RETURNS TABLE (tenant_id bigint, round_id bigint, roster_position integer,
                        excellent integer, qualified integer, basic integer,
-                       unqualified integer, blank integer, ballots integer)
+                       unqualified integer)
         LANGUAGE plpgsql STABLE SECURITY DEFINER
         SET search_path = public, pg_temp
         AS $$
@@ -318,24 +325,22 @@ def upgrade() -> None:
               USING ERRCODE = 'insufficient_privilege';
           END IF;
           RETURN QUERY
-            SELECT b.tenant_id, b.round_id, g.pos::integer,
-                   (count(*) FILTER (WHERE g.grade = 1))::integer,
-                   (count(*) FILTER (WHERE g.grade = 2))::integer,
-                   (count(*) FILTER (WHERE g.grade = 3))::integer,
-                   (count(*) FILTER (WHERE g.grade = 4))::integer,
-                   (count(*) FILTER (WHERE g.grade = 0))::integer,
-                   count(*)::integer
+            SELECT v.tenant_id, v.round_id, v.position,
+                   (count(*) FILTER (WHERE v.grade = 1))::integer,
+                   (count(*) FILTER (WHERE v.grade = 2))::integer,
+                   (count(*) FILTER (WHERE v.grade = 3))::integer,
+                   (count(*) FILTER (WHERE v.grade = 4))::integer
             FROM evaluation_rounds r
-            JOIN evaluation_ballots b ON b.tenant_id = r.tenant_id AND b.round_id = r.id
-            CROSS JOIN LATERAL unnest(b.grades) WITH ORDINALITY AS g(grade, pos)
+            JOIN evaluation_votes v ON v.tenant_id = r.tenant_id AND v.round_id = r.id
             WHERE r.id = ANY (round_ids) AND r.tenant_id = ANY (scope)
-            GROUP BY b.tenant_id, b.round_id, g.pos;
+            GROUP BY v.tenant_id, v.round_id, v.position;
         END
         $$;
 
         -- Run in the transaction that closes the rounds (their stage already moved past
-        -- balloting): rewrite ballots, participation and tokens so they share that
-        -- transaction's xmin, ballots in ballot_key order; tokens expire now.
+        -- balloting): rewrite votes, participation and tokens so they share that
+        -- transaction's xmin, votes in vote_key order; tokens expire now. Returns the
+        -- number of votes sealed.
         CREATE FUNCTION evaluation_seal(round_ids bigint[]) RETURNS integer
         LANGUAGE plpgsql VOLATILE SECURITY DEFINER
         SET search_path = public, pg_temp
@@ -358,12 +363,12 @@ def upgrade() -> None:
           END IF;
 
           WITH gone AS (
-            DELETE FROM evaluation_ballots b
-            WHERE b.round_id = ANY (ids) AND b.tenant_id = ANY (scope)
-            RETURNING b.tenant_id, b.round_id, b.ballot_key, b.grades
+            DELETE FROM evaluation_votes v
+            WHERE v.round_id = ANY (ids) AND v.tenant_id = ANY (scope)
+            RETURNING v.tenant_id, v.round_id, v.vote_key, v.position, v.grade
           )
-          INSERT INTO evaluation_ballots (tenant_id, round_id, ballot_key, grades)
-            SELECT * FROM gone ORDER BY tenant_id, round_id, ballot_key;
+          INSERT INTO evaluation_votes (tenant_id, round_id, vote_key, position, grade)
+            SELECT * FROM gone ORDER BY tenant_id, round_id, vote_key;
           GET DIAGNOSTICS sealed = ROW_COUNT;
 
           WITH gone AS (
@@ -402,8 +407,8 @@ def upgrade() -> None:
         GRANT SELECT, INSERT, UPDATE, DELETE ON evaluation_entries TO {app};
         GRANT SELECT, INSERT ON evaluation_participation TO {app};
         GRANT SELECT, INSERT, UPDATE, DELETE ON evaluation_assembly_exclusions TO {app};
-        -- ballots: written by voters, read only through evaluation_tally
-        GRANT INSERT ON evaluation_ballots TO {app};
+        -- votes: written by voters, read only through evaluation_tally
+        GRANT INSERT ON evaluation_votes TO {app};
         """
     )
 
@@ -413,7 +418,7 @@ def downgrade() -> None:
         """
         DROP FUNCTION evaluation_seal(bigint[]), evaluation_tally(bigint[]);
         DROP TABLE member_grades, evaluation_objections, evaluation_assembly_exclusions,
-          evaluation_assemblies, evaluation_ballots, evaluation_ballot_tokens,
+          evaluation_assemblies, evaluation_votes, evaluation_ballot_tokens,
           evaluation_participation, evaluation_entries, evaluation_rounds;
         """
     )

@@ -12,6 +12,11 @@ outcome handler that moves a round out of superior review:
   and nobody touched takes its computed grade; what needs a person (待研究: a quota
   tie, no ballots, an excused member) must have been settled with a reason. An
   unqualified candidate without an organizational finding (组织考核认定) stays basic.
+  Whatever the reason, the committee stays within the discipline overrides (警告:
+  not excellent; a sanction of the year: unqualified; the year after 留党察看二年 and
+  an expelled member: not graded) and within the policy's excellent quota (a quota
+  tie is settled by choosing within it); both checked on every batch of proposals
+  and again on this move.
 - proposed -> assembly: the assembly is convened; votes of an earlier pass (before a
   rejection) are cleared.
 - assembly -> superior_review: every entry passed the assembly and was told; the
@@ -28,9 +33,13 @@ outcome handler that moves a round out of superior review:
 Who may do what (Casbin at the round's branch): the committee's proposals, the
 assembly, the votes, the resubmission, the answers and the moves take
 `evaluation:run` (the branch secretary); telling members `evaluation:assist` (the
-branch committee); an objection is raised by a reader of the round or by the member
-whose result it is. NOT_FOUND before FORBIDDEN: who cannot read the round learns
-nothing about it.
+branch committee); an objection is raised by the member whose result it is
+(`evaluation:participate`) or by the branch about anyone (`evaluation:assist`).
+NOT_FOUND before FORBIDDEN: who cannot read the round learns nothing about it.
+
+A superior does not send a round back once it is in superior review or later
+(stages.py): the approval decision (reject with reasons, return for material) is the
+way back while the superior holds the matter.
 """
 
 from __future__ import annotations
@@ -46,9 +55,8 @@ from service.approvals import ApprovalKind, Outcome
 from service.audit.service import record
 from service.auth.principal import Principal
 from service.authz import authorizer, require
-from service.authz.enforcer import DeniedAt
 from service.db import Transaction
-from service.errors import forbidden, not_found
+from service.errors import DomainError, not_found
 from service.evaluations import repository, rules
 from service.evaluations.actions import EvaluationAction
 from service.evaluations.errors import (
@@ -59,9 +67,11 @@ from service.evaluations.errors import (
     ASSEMBLY_VOTING_STARTED,
     CHANGE_REASON_REQUIRED,
     ENTRY,
+    EXCELLENT_OVER_QUOTA,
     EXCLUSION_CONSENT_REQUIRED,
     EXCLUSION_NOT_VOTER,
     FINDING_REQUIRED,
+    GRADE_AGAINST_SANCTION,
     GRADE_NOT_DECIDABLE,
     GRADE_UNSETTLED,
     MATERIAL_MISSING,
@@ -95,6 +105,7 @@ from service.evaluations.stages import STAGE_LABELS, Stage
 from service.members.mobile import clean_text
 from service.members.service import my_member
 from service.pagination import Page, PageRequest, fits_bigint, keyset
+from service.sanctions.rules import Override
 
 SUBJECT_TYPE = "EvaluationRound"
 EVENT_TOPIC = "evaluation_result"
@@ -138,6 +149,26 @@ DECIDED_GRADES = frozenset(
 NO_FINDING_RULE = "no_finding_basic"
 SANCTION_UNQUALIFIED_RULE = "sanction_unqualified"
 
+# What a discipline override (service.sanctions.rules.Override, fixed on the entry as
+# balloting opens) leaves the committee: a warning (警告) rules out excellent; a
+# sanction of the year that makes a member unqualified keeps them unqualified; the
+# year after 留党察看二年 (a written comment only) and an expelled member are not graded.
+# The committee may settle a quota tie or an excused member, never lift a sanction.
+SANCTION_GRADES: dict[Override, frozenset[Grade]] = {
+    Override.NONE: DECIDED_GRADES,
+    Override.NOT_EXCELLENT: DECIDED_GRADES - {Grade.EXCELLENT},
+    Override.UNQUALIFIED: frozenset({Grade.UNQUALIFIED}),
+    Override.COMMENT_ONLY: frozenset({Grade.NOT_GRADED}),
+    Override.NOT_EVALUATED: frozenset({Grade.NOT_GRADED}),
+}
+# The rule (a key of rules.RULE_LABELS) whose label says why.
+_SANCTION_RULES: dict[Override, str] = {
+    Override.NOT_EXCELLENT: "sanction_not_excellent",
+    Override.UNQUALIFIED: SANCTION_UNQUALIFIED_RULE,
+    Override.COMMENT_ONLY: "comment_only",
+    Override.NOT_EVALUATED: "not_evaluated",
+}
+
 
 def is_voter(category: str, may_vote: bool) -> bool:
     """Who votes in the assembly: full members not under probation (留党察看).
@@ -173,6 +204,47 @@ def rule_grade(computed_grade: str | None, computed_rule: str | None, finding: b
     return Grade(computed_grade) if computed_grade else Grade.NEEDS_DECISION
 
 
+def sanction_allows(override: str | None, grade: Grade) -> bool:
+    """Whether a member with the discipline `override` may be graded `grade`.
+
+    >>> sanction_allows("not_excellent", Grade.EXCELLENT)
+    False
+    >>> sanction_allows("not_excellent", Grade.QUALIFIED), sanction_allows(None, Grade.EXCELLENT)
+    (True, True)
+    >>> sanction_allows("unqualified", Grade.BASIC), sanction_allows("comment_only", Grade.BASIC)
+    (False, False)
+    """
+    return grade in SANCTION_GRADES[Override(override or Override.NONE)]
+
+
+def sanction_refusal(name: str, override: str | None) -> DomainError:
+    """GRADE_AGAINST_SANCTION for `name`: why, and the grades the sanction allows."""
+    o = Override(override or Override.NONE)
+    allowed = [g for g in rules.GRADE_LABELS if g in SANCTION_GRADES[o]]
+    return GRADE_AGAINST_SANCTION.error(
+        name=name,
+        why=rules.RULE_LABELS.get(_SANCTION_RULES.get(o, ""), "受纪律处分"),
+        allowed="、".join(rules.GRADE_LABELS[g] for g in allowed),
+    )
+
+
+def excellent_over_quota(
+    grades: Iterable[str | None], roster: int, policy: rules.GradingPolicy
+) -> tuple[int, int] | None:
+    """(excellent, quota) when more of `grades` are excellent than the policy's quota
+    of a roster of `roster` allows (rules.quota_size, rounded down); None within it or
+    without a quota.
+
+    >>> from service.evaluations.rules import DEFAULT_POLICY
+    >>> excellent_over_quota(["excellent"] * 3 + ["qualified"] * 7, 10, DEFAULT_POLICY)
+    >>> excellent_over_quota(["excellent"] * 4 + ["qualified"] * 6, 10, DEFAULT_POLICY)
+    (4, 3)
+    """
+    quota = rules.quota_size(roster, policy)
+    count = sum(1 for g in grades if g == Grade.EXCELLENT.value)
+    return (count, quota) if quota is not None and count > quota else None
+
+
 def check_committee_grade(
     *,
     computed_grade: str | None,
@@ -180,10 +252,13 @@ def check_committee_grade(
     grade: Grade,
     reason: str | None,
     finding: str | None,
+    override: str | None = None,
 ) -> str | None:
     """What is wrong with the committee deciding `grade` (None: nothing).
 
     - "not_decidable": 待研究 is not a decision;
+    - "sanction": the member's discipline override does not allow `grade`
+      (`sanction_allows`), whatever the reason;
     - "finding": unqualified needs an organizational finding (组织考核认定), unless a
       sanction already makes the member unqualified;
     - "reason": a grade other than the one the rules give needs a written reason.
@@ -200,10 +275,16 @@ def check_committee_grade(
     >>> check_committee_grade(computed_grade="basic", computed_rule="no_finding_basic",
     ...     grade=Grade.UNQUALIFIED, reason=None, finding="经考核，存在严重问题") is None
     True
+    >>> check_committee_grade(computed_grade="qualified", computed_rule="sanction_not_excellent",
+    ...     grade=Grade.EXCELLENT, reason="表现突出", finding=None, override="not_excellent")
+    'sanction'
     """
     if grade not in DECIDED_GRADES:
         return "not_decidable"
-    if grade is Grade.UNQUALIFIED and not finding and computed_rule != SANCTION_UNQUALIFIED_RULE:
+    if not sanction_allows(override, grade):
+        return "sanction"
+    sanctioned = computed_rule == SANCTION_UNQUALIFIED_RULE or override == Override.UNQUALIFIED
+    if grade is Grade.UNQUALIFIED and not finding and not sanctioned:
         return "finding"
     if grade is not rule_grade(computed_grade, computed_rule, bool(finding)) and not reason:
         return "reason"
@@ -260,10 +341,14 @@ _OBJECTION_FIELDS = (
 _OBJECTION = (
     "SELECT o.tenant_id, o.id, o.round_id, o.member_id, o.text, o.raised_by, o.raised_at,"
     " o.answer, o.answered_by, o.answered_at, o.version, r.branch_path, r.stage,"
-    " m.account_id AS member_account_id, m.name AS member_name"
+    " m.account_id AS member_account_id, e.name AS member_name"
     " FROM evaluation_objections o"
     " JOIN evaluation_rounds r ON r.tenant_id = o.tenant_id AND r.id = o.round_id"
-    " JOIN members m ON m.tenant_id = o.tenant_id AND m.id = o.member_id"
+    " JOIN evaluation_entries e ON e.tenant_id = o.tenant_id AND e.round_id = o.round_id"
+    " AND e.member_id = o.member_id"
+    # By id alone and optionally, as the entries (repository._ENTRY): a member who has
+    # transferred to another tenant since keeps their entry here, without an account.
+    " LEFT JOIN members m ON m.id = o.member_id"
 )
 
 
@@ -272,8 +357,7 @@ async def _entries(tx: Transaction, round_row: Any, *, lock: bool = False) -> li
     return await tx.rows(
         f"SELECT {', '.join('e.' + c for c in repository.ENTRY_FIELDS)},"
         " m.account_id AS member_account_id"
-        " FROM evaluation_entries e JOIN members m"
-        " ON m.tenant_id = e.tenant_id AND m.id = e.member_id"
+        " FROM evaluation_entries e LEFT JOIN members m ON m.id = e.member_id"
         # Before balloting opens the roster has no positions yet (every service here
         # refuses by stage then, after finding the member on it).
         " WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s"
@@ -436,19 +520,44 @@ def _names(entries: Iterable[Any]) -> str:
     return "、".join(e.name for e in entries)
 
 
+def _effective_grade(entry: Any) -> str | None:
+    """The grade an entry stands at: the committee's, else the one it takes if nobody
+    touches it before the committee confirms (None: still for a person to settle)."""
+    if entry.committee_grade is not None:
+        return str(entry.committee_grade)
+    grade = default_grade(entry.computed_grade, entry.computed_rule)
+    return grade.value if grade is not None else None
+
+
+def _check_quota(row: Any, entries: Sequence[Any], grades: Mapping[int, str | None]) -> None:
+    """EXCELLENT_OVER_QUOTA when the round's excellent grades (`grades`: member id ->
+    grade, every entry) exceed the policy's quota of the roster. A quota tie (待研究)
+    is settled by choosing within the quota, never by widening it."""
+    roster = sum(1 for e in entries if e.position is not None)
+    over = excellent_over_quota(grades.values(), roster, policy_of(row))
+    if over is not None:
+        count, quota = over
+        raise EXCELLENT_OVER_QUOTA.error(quota=quota, roster=roster, count=count)
+
+
 async def propose_grades(
     tx: Transaction, principal: Principal, *, round_id: int, grades: Sequence[CommitteeGrade]
 ) -> list[Any]:
     """The committee confirms or changes proposed grades (while tallied or proposed;
     during the assembly only for a member the assembly did not pass, which sends that
-    member back to the committee and to a new vote). Returns the entries changed."""
+    member back to the committee and to a new vote). Each grade must be one the
+    member's discipline override allows, and the round's excellent grades, the batch
+    applied, must stay within the policy's quota. Returns the entries changed."""
     row = await _locked_round(tx, principal, round_id, EvaluationAction.RUN)
-    by_member = _on_roster(await _entries(tx, row, lock=True), (g.member_id for g in grades))
+    entries = await _entries(tx, row, lock=True)
+    by_member = _on_roster(entries, (g.member_id for g in grades))
     stage = Stage(row.stage)
     if stage not in (Stage.TALLIED, Stage.PROPOSED, Stage.ASSEMBLY):
         raise PROPOSAL_CLOSED.error(stage=STAGE_LABELS[stage])
+    # Every proposal checked first, then the quota over the round as it would stand,
+    # then the writes.
+    planned: list[tuple[Any, CommitteeGrade, str | None, str | None]] = []
     seen: set[int] = set()
-    changed: list[Any] = []
     for proposal in grades:
         if proposal.member_id in seen:
             raise PROPOSAL_DUPLICATE.error()
@@ -470,13 +579,22 @@ async def propose_grades(
             grade=proposal.grade,
             reason=reason,
             finding=finding,
+            override=entry.override,
         )
         if problem == "not_decidable":
             raise GRADE_NOT_DECIDABLE.error()
+        if problem == "sanction":
+            raise sanction_refusal(entry.name, entry.override)
         if problem == "finding":
             raise FINDING_REQUIRED.error(limit=MAX_FINDING)
         if problem == "reason":
             raise CHANGE_REASON_REQUIRED.error(limit=MAX_REASON)
+        planned.append((entry, proposal, reason, finding))
+    after = {e.member_id: _effective_grade(e) for e in entries}
+    after |= {p.member_id: p.grade.value for _e, p, _r, _f in planned}
+    _check_quota(row, entries, after)
+    changed: list[Any] = []
+    for entry, proposal, reason, finding in planned:
         values: dict[str, Any] = {
             "committee_grade": proposal.grade.value,
             "committee_reason": reason,
@@ -513,15 +631,18 @@ async def propose_grades(
 
 async def _confirm_proposals(tx: Transaction, principal: Principal, row: Any) -> None:
     """tallied -> proposed: untouched entries take the rules' grade; what needs a person
-    must have been settled."""
+    must have been settled; every grade is one its discipline override allows, and the
+    excellent grades stay within the quota (checked again here: the whole round as it
+    goes to the assembly, whatever was written before)."""
     entries = await _entries(tx, row, lock=True)
-    unsettled = [
-        e
-        for e in entries
-        if e.committee_grade is None and default_grade(e.computed_grade, e.computed_rule) is None
-    ]
+    unsettled = [e for e in entries if _effective_grade(e) is None]
     if unsettled:
         raise GRADE_UNSETTLED.error(names=_names(unsettled))
+    grades = {e.member_id: _effective_grade(e) for e in entries}
+    for e in entries:
+        if not sanction_allows(e.override, Grade(grades[e.member_id])):
+            raise sanction_refusal(e.name, e.override)
+    _check_quota(row, entries, grades)
     untouched = [e for e in entries if e.committee_grade is None]
     if untouched:
         await tx.execute(
@@ -533,10 +654,7 @@ async def _confirm_proposals(tx: Transaction, principal: Principal, row: Any) ->
                 "tenant": row.tenant_id,
                 "actor": principal.actor,
                 "ids": [e.id for e in untouched],
-                "grades": [
-                    default_grade(e.computed_grade, e.computed_rule).value  # type: ignore[union-attr]
-                    for e in untouched
-                ],
+                "grades": [grades[e.member_id] for e in untouched],
             },
         )
 
@@ -917,10 +1035,11 @@ async def on_approval_outcome(
 async def raise_objection(
     tx: Transaction, principal: Principal, *, round_id: int, member_id: int, text: str
 ) -> Any:
-    """An objection to a member's result during the notice: by the branch (its
-    secretary and committee, `evaluation:assist` there) about any member, or by the
-    member about their own. A superior who reads the round decides on it through the
-    approval instead (FORBIDDEN here)."""
+    """An objection to a member's result during the notice: by the member about their
+    own (`evaluation:participate` at the branch), or by the branch (its secretary and
+    committee, `evaluation:assist` there) about any member, themselves included. A
+    superior who reads the round decides on it through the approval instead
+    (FORBIDDEN here); who cannot read the round learns nothing (NOT_FOUND)."""
     row = await get_round(tx, principal, round_id)
     entry = await repository.entry_of_member(tx, row, member_id) if fits_bigint(member_id) else None
     own = (
@@ -930,8 +1049,18 @@ async def raise_objection(
     )
     if entry is None or not (own or reads_round(principal, row)):
         raise not_found(ENTRY)
-    if not own and not authorizer().allowed(principal, EvaluationAction.ASSIST, row.branch_path):
-        raise DeniedAt(forbidden(), action=str(EvaluationAction.ASSIST), org_path=row.branch_path)
+    # The capacity it is raised in: as the member (their own result, and a member role
+    # there), else as the branch; the decision itself is `require`'s.
+    as_member = own and authorizer().allowed(
+        principal, EvaluationAction.PARTICIPATE, row.branch_path
+    )
+    require(
+        principal,
+        EvaluationAction.PARTICIPATE if as_member else EvaluationAction.ASSIST,
+        row.branch_path,
+        what=ENTRY,
+        seen_with=EvaluationAction.READ,
+    )
     if Stage(row.stage) is not Stage.PUBLIC_NOTICE:
         raise NOTICE_NOT_OPEN.error()
     said = clean_text(text, MAX_OBJECTION)
@@ -964,13 +1093,18 @@ async def raise_objection(
 async def answer_objection(
     tx: Transaction, principal: Principal, *, objection_id: int, answer: str
 ) -> Any:
-    """The branch answers an objection, once."""
+    """The branch answers an objection, once (`evaluation:run`: the branch secretary)."""
     objection = await get_objection(tx, principal, objection_id)
-    if not authorizer().allowed(principal, EvaluationAction.RUN, objection.branch_path):
-        # Seen (a reader, or the member it is about), so not NOT_FOUND.
-        raise DeniedAt(
-            forbidden(), action=str(EvaluationAction.RUN), org_path=objection.branch_path
-        )
+    own = principal.account_id is not None and objection.member_account_id == principal.account_id
+    # Seen (a reader, or the member it is about, who takes part there): FORBIDDEN, not
+    # NOT_FOUND, for who may not answer.
+    require(
+        principal,
+        EvaluationAction.RUN,
+        objection.branch_path,
+        what=OBJECTION,
+        seen_with=EvaluationAction.PARTICIPATE if own else EvaluationAction.READ,
+    )
     if Stage(objection.stage) is not Stage.PUBLIC_NOTICE:
         raise NOTICE_NOT_OPEN.error()
     said = clean_text(answer, MAX_ANSWER)
@@ -1021,12 +1155,16 @@ async def _check_final(tx: Transaction, row: Any, today: date) -> None:
 async def _write_final(tx: Transaction, row: Any) -> None:
     """Final grades on the entries, each member's grade of the year (the latest half's
     final round wins), and an event for each member with an account."""
+    # Every entry of the roster gets its final grade, also a member who has transferred
+    # to another tenant since; the grade history (member_grades lives with the member's
+    # record) and the event reach only the members still in this tenant: the history of
+    # one who left is for their new tenant to keep, from this round's result.
     entries = await tx.rows(
-        "UPDATE evaluation_entries e SET final_grade = e.committee_grade,"
-        " version = e.version + 1"
-        " FROM members m WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s"
-        " AND e.position IS NOT NULL AND m.tenant_id = e.tenant_id AND m.id = e.member_id"
-        " RETURNING e.member_id, e.final_grade, m.account_id",
+        "WITH graded AS (UPDATE evaluation_entries e SET final_grade = e.committee_grade,"
+        " version = e.version + 1 WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s"
+        " AND e.position IS NOT NULL RETURNING e.member_id, e.final_grade)"
+        " SELECT g.member_id, g.final_grade, m.account_id FROM graded g"
+        " JOIN members m ON m.tenant_id = %(tenant)s AND m.id = g.member_id",
         {"tenant": row.tenant_id, "round": row.id},
     )
     await tx.execute(

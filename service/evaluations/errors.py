@@ -38,7 +38,10 @@ STAGE_MOVE_INVALID = ErrorCode("STAGE_MOVE_INVALID", "评议只能从“{source}
 STAGE_MOVE_ELSEWHERE = ErrorCode(
     "STAGE_MOVE_ELSEWHERE", "“{stage}”阶段之后的推进请使用相应的办理功能"
 )
-SEND_BACK_REFUSED = ErrorCode("SEND_BACK_REFUSED", "评议处于“{stage}”阶段，不能退回")
+SEND_BACK_REFUSED = ErrorCode(
+    "SEND_BACK_REFUSED",
+    "评议处于“{stage}”阶段，不能退回；已报上级党组织审批的，请在审批中不予批准或退回补充材料",
+)
 SEND_BACK_BALLOTS_CAST = ErrorCode(
     "SEND_BACK_BALLOTS_CAST", "已有人投票，民主测评不能退回到个人自评"
 )
@@ -127,3 +130,11 @@ ANSWER_MISSING = ErrorCode("ANSWER_MISSING", "请填写答复（不超过 {limit
 OBJECTION_ANSWERED = ErrorCode("OBJECTION_ANSWERED", "该异议已经答复")
 NOTICE_NOT_OVER = ErrorCode("NOTICE_NOT_OVER", "公示期至 {ends_on} 结束，公示期满后才能确定结果")
 OBJECTIONS_OPEN = ErrorCode("OBJECTIONS_OPEN", "还有 {count} 条异议未答复，答复后才能确定结果")
+GRADE_AGAINST_SANCTION = ErrorCode(
+    "GRADE_AGAINST_SANCTION", "{name}：{why}，支委会初定等次只能为{allowed}"
+)
+EXCELLENT_OVER_QUOTA = ErrorCode(
+    "EXCELLENT_OVER_QUOTA",
+    "评为优秀的党员不能超过 {quota} 人（参评 {roster} 人，现为 {count} 人）；"
+    "票数并列的，由支委会在名额内研究确定",
+)

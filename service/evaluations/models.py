@@ -2,10 +2,10 @@
 constraints, row-level security and the two SECURITY DEFINER functions
 (`evaluation_tally`, `evaluation_seal`).
 
-`evaluation_ballots` has no model on purpose: the application may only INSERT ballots
-(a plain statement in the repository) and never reads them; counts come from
-`evaluation_tally`. Ballot grade codes: 0 blank, 1 excellent, 2 qualified, 3 basic,
-4 unqualified (`repository.BALLOT_CODES`)."""
+`evaluation_votes` has no model on purpose: the application may only INSERT votes (a
+plain statement in the repository) and never reads them; counts come from
+`evaluation_tally`. Vote grade codes: 1 excellent, 2 qualified, 3 basic, 4 unqualified
+(`repository.BALLOT_CODES`; a blank, 0, is never stored)."""
 
 from __future__ import annotations
 

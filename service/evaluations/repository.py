@@ -1,10 +1,17 @@
 """Statements of evaluation rounds (民主评议): rounds, the roster (entries), participation,
 ballots and ballot tokens. No authorization and no audit: the service decides.
 
-Ballots are only ever INSERTed here (the application role cannot read them); counts
-come from the database function `evaluation_tally`, which refuses rounds whose
-balloting has not closed, and `evaluation_seal` rewrites a closing round's ballots,
-participation and tokens (migrations/versions/0010).
+Votes (one row per graded candidate of a ballot, blanks not stored) are only ever
+INSERTed here (the application role cannot read them); counts come from the database
+function `evaluation_tally`, which refuses rounds whose balloting has not closed, and
+`evaluation_seal` rewrites a closing round's votes, participation and tokens
+(migrations/versions/0010).
+
+The roster is the entries table alone: an entry keeps the name and category it is
+graded under, and its member may have left the tenant since (组织关系转接 rewrites
+`members.tenant_id`). Members are joined by id only (ledger ids are unique across
+tenants) and only for what really is the member's: the account that reads its own
+entry, the sanctions and last year's grade when the roster is fixed.
 
 Statements over many rounds (closing a county's half-year) are set-based: one
 statement for all rounds, never one per round.
@@ -12,7 +19,7 @@ statement for all rounds, never one per round.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
@@ -30,17 +37,19 @@ _R_COLUMNS = ", ".join(f"r.{name}" for name in ROUND_FIELDS)
 _E_COLUMNS = ", ".join(f"e.{name}" for name in ENTRY_FIELDS)
 _ROUND = f"SELECT {_R_COLUMNS} FROM evaluation_rounds r"
 # An entry with what authorization needs: its round's branch path and stage, and the
-# member's account (a member reads their own entry).
+# member's account (a member reads their own entry). The member is joined by id alone
+# and optionally: one who has transferred to another tenant since keeps their entry (and
+# their place on the ballot) here, with no account seen from this tenant.
 _ENTRY = (
     f"SELECT {_E_COLUMNS}, r.branch_path, r.stage, r.ballots_cast, r.policy,"
     " m.account_id AS member_account_id"
     " FROM evaluation_entries e"
     " JOIN evaluation_rounds r ON r.tenant_id = e.tenant_id AND r.id = e.round_id"
-    " JOIN members m ON m.tenant_id = e.tenant_id AND m.id = e.member_id"
+    " LEFT JOIN members m ON m.id = e.member_id"
 )
 _ON_ROLLS = sorted(ON_ROLLS)
 
-# What a ballot stores per roster position.
+# The grade code a vote stores (0, a blank, is never stored).
 BALLOT_CODES: dict[Grade | None, int] = {
     None: 0,
     Grade.EXCELLENT: 1,
@@ -184,14 +193,17 @@ async def draft_roster(tx: Transaction, round_row: Any) -> None:
 
 
 async def drop_off_roll_entries(tx: Transaction, round_row: Any) -> None:
-    """Entries of members no longer on the branch's rolls (moved, removed ...) since
-    the roster was drafted: they are not evaluated in this round."""
+    """Entries of members no longer on the branch's rolls (moved within the tenant or
+    to another one, removed ...) since the roster was drafted: they are not evaluated
+    in this round."""
     await tx.execute(
         """
-        DELETE FROM evaluation_entries e USING members m
+        DELETE FROM evaluation_entries e
         WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s
-          AND m.tenant_id = e.tenant_id AND m.id = e.member_id
-          AND (m.branch_id <> %(branch)s OR NOT m.status = ANY(%(on_rolls)s))
+          AND NOT EXISTS (
+            SELECT 1 FROM members m
+            WHERE m.tenant_id = e.tenant_id AND m.id = e.member_id
+              AND m.branch_id = %(branch)s AND m.status = ANY(%(on_rolls)s))
         """,
         {
             "round": round_row.id,
@@ -203,11 +215,14 @@ async def drop_off_roll_entries(tx: Transaction, round_row: Any) -> None:
 
 
 async def roster_facts(tx: Transaction, round_row: Any, year: int) -> list[Any]:
-    """Each entry's member with their sanctions and last year's grade (what fixing the
-    roster needs), in member id order."""
+    """Every entry of the round (each gets a position) with its member's name,
+    category, sanctions and last year's grade (what fixing the roster needs), in member
+    id order. The member is joined by id alone: should one not be visible here any more,
+    the entry keeps its own name and category rather than losing its place."""
     return await tx.rows(
         """
-        SELECT e.id, e.member_id, m.name, m.category,
+        SELECT e.id, e.member_id, coalesce(m.name, e.name) AS name,
+               coalesce(m.category, e.category) AS category,
                coalesce((SELECT json_agg(json_build_object('kind', s.kind,
                    'decided_on', s.decided_on, 'probation_ends_on', s.probation_ends_on))
                  FROM sanctions s WHERE s.tenant_id = m.tenant_id AND s.member_id = m.id),
@@ -215,7 +230,7 @@ async def roster_facts(tx: Transaction, round_row: Any, year: int) -> list[Any]:
                (SELECT g.grade FROM member_grades g WHERE g.tenant_id = m.tenant_id
                   AND g.member_id = m.id AND g.year = %(last_year)s) AS last_year_grade
         FROM evaluation_entries e
-        JOIN members m ON m.tenant_id = e.tenant_id AND m.id = e.member_id
+        LEFT JOIN members m ON m.id = e.member_id
         WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s
         ORDER BY e.member_id
         """,
@@ -225,7 +240,8 @@ async def roster_facts(tx: Transaction, round_row: Any, year: int) -> list[Any]:
 
 async def fix_roster(tx: Transaction, round_row: Any, rows: list[dict[str, Any]]) -> None:
     """Positions, names, categories, votes, overrides and last year's grades, all
-    entries in one statement."""
+    entries in one statement. Positions may shift (fixed again after a send-back, with
+    members come and gone): the unique position constraint is deferred to commit."""
     if not rows:
         return
     await tx.execute(
@@ -273,7 +289,8 @@ async def entry_of_member(
 
 
 async def roster(tx: Transaction, round_row: Any) -> list[Any]:
-    """The fixed roster in ballot order (position)."""
+    """The fixed roster in ballot order (position): every entry with a position, also
+    one whose member has transferred away since."""
     return await tx.rows(
         f"{_ENTRY} WHERE e.tenant_id = %(tenant)s AND e.round_id = %(round)s"
         " AND e.position IS NOT NULL ORDER BY e.position",
@@ -353,12 +370,32 @@ async def record_participation(tx: Transaction, round_row: Any, member_id: int) 
     return row is not None
 
 
-async def insert_ballot(tx: Transaction, round_row: Any, grades: Sequence[int]) -> None:
-    """The ballot: the round and the grades, nothing else (the key is random)."""
+async def insert_ballot(
+    tx: Transaction, round_row: Any, votes: Mapping[int, int] | Sequence[int]
+) -> None:
+    """A ballot's votes, one row per graded candidate: the round, the position and the
+    grade code, nothing else (each row's key is random; no row names the ballot). The
+    ballot's blanks are not stored: they would name the voter (whose own position is
+    always blank). `votes`: {roster position: grade code}, or the codes in position
+    order with 0 for a blank. One statement for the whole ballot."""
+    pairs = (
+        sorted(votes.items())
+        if isinstance(votes, Mapping)
+        else [(i, code) for i, code in enumerate(votes, start=1)]
+    )
+    kept = [(position, code) for position, code in pairs if code]
+    if not kept:  # an all-blank ballot counts as cast (participation, token), no rows
+        return
     await tx.execute(
-        "INSERT INTO evaluation_ballots (tenant_id, round_id, grades)"
-        " VALUES (%(tenant)s, %(round)s, %(grades)s::smallint[])",
-        {"tenant": round_row.tenant_id, "round": round_row.id, "grades": list(grades)},
+        "INSERT INTO evaluation_votes (tenant_id, round_id, position, grade)"
+        " SELECT %(tenant)s, %(round)s, v.position, v.grade"
+        " FROM unnest(%(positions)s::int[], %(grades)s::smallint[]) AS v(position, grade)",
+        {
+            "tenant": round_row.tenant_id,
+            "round": round_row.id,
+            "positions": [p for p, _ in kept],
+            "grades": [g for _, g in kept],
+        },
     )
 
 
@@ -448,26 +485,31 @@ async def mark_closed(
 
 
 async def seal(tx: Transaction, round_ids: Sequence[int]) -> int:
-    """Rewrite the closed rounds' ballots, participation and tokens (see module)."""
+    """Rewrite the closed rounds' votes, participation and tokens (see module)."""
     return int(
         await tx.scalar("SELECT evaluation_seal(%(ids)s::bigint[])", {"ids": list(round_ids)})
     )
 
 
 async def tally(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
-    """Counts per (round, roster position), one statement for all rounds."""
+    """Counts of the four grades per (round, roster position) that was graded at all,
+    one statement for all rounds. Blanks are not stored: see `closing_entries`."""
     return await tx.rows(
-        "SELECT round_id, roster_position, excellent, qualified, basic, unqualified, blank"
+        "SELECT round_id, roster_position, excellent, qualified, basic, unqualified"
         " FROM evaluation_tally(%(ids)s::bigint[])",
         {"ids": list(round_ids)},
     )
 
 
 async def closing_entries(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
-    """What the proposals need of every entry of the rounds, by round and position."""
+    """What the proposals need of every entry of the rounds, by round and position;
+    `voted`: whether the entry's member cast a ballot (their own position is blank on
+    it: the service derives the blanks from that)."""
     return await tx.rows(
         "SELECT e.tenant_id, e.id, e.round_id, e.position, e.excused, e.override,"
-        " e.last_year_grade, e.organizational_finding"
+        " e.last_year_grade, e.organizational_finding,"
+        " EXISTS (SELECT 1 FROM evaluation_participation p WHERE p.tenant_id = e.tenant_id"
+        "   AND p.round_id = e.round_id AND p.voter_member_id = e.member_id) AS voted"
         " FROM evaluation_entries e WHERE e.round_id = ANY(%(ids)s::bigint[])"
         " AND e.position IS NOT NULL ORDER BY e.round_id, e.position",
         {"ids": list(round_ids)},

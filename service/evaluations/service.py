@@ -14,11 +14,18 @@ Who may do what (Casbin actions at the round's branch):
   the roster (a ballot needs a vote: not under probation, not excused);
 - read: `evaluation:read` at the branch, or one's own entry.
 
-Secrecy (see migrations/versions/0010): a ballot row holds only a random key, the round
-and the grades; participation says that a member voted; both go in one transaction with
-the audit event "a ballot was cast" (no content). Closing seals (rewrites) the round's
-rows so nothing links a ballot to that transaction. Counts exist only after close and
-are shown only when `rules.counts_visible` holds (small branches: grades only).
+Secrecy (see migrations/versions/0010): a ballot is stored as single votes, one row per
+graded candidate (a random key, the round, the position, the grade; blanks are not
+stored, since a ballot's blank at its voter's own position would name the voter);
+participation says that a member voted; both go in one transaction with the audit
+event "a ballot was cast" (no content). Closing seals (rewrites) the round's rows so
+nothing groups votes into a ballot or links them to that transaction. Counts exist only
+after close and are shown only when `rules.counts_visible` holds (small branches:
+grades only).
+
+The ballot's candidates are the round's entries (`repository.roster`), never the
+members joined to them: a member who transfers to another tenant mid-round keeps their
+entry and place on the ballot.
 """
 
 from __future__ import annotations
@@ -643,12 +650,13 @@ async def excuse_member(
 
 def _ballot(
     roster: Sequence[Any], grades: Sequence[tuple[int, Grade]], voter_member_id: int | None
-) -> list[int]:
-    """The grades aligned with the roster (0 = blank). A member not on the roster is
-    NOT_FOUND (like a member id that does not exist); an excused member (not graded by
-    ballots) or the same member twice is refused, and so is a grade for oneself."""
+) -> dict[int, int]:
+    """The ballot's votes: {roster position: grade code} of the graded candidates
+    (blanks are left out). A member not on the roster is NOT_FOUND (like a member id
+    that does not exist); an excused member (not graded by ballots) or the same member
+    twice is refused, and so is a grade for oneself."""
     by_member = {e.member_id: e for e in roster}
-    codes = [0] * len(roster)
+    votes: dict[int, int] = {}
     seen: set[int] = set()
     for member_id, grade in grades:
         if voter_member_id is not None and member_id == voter_member_id:
@@ -661,8 +669,8 @@ def _ballot(
         if grade not in rules.BALLOT_GRADES:
             raise BALLOT_CANDIDATE_INVALID.error()
         seen.add(member_id)
-        codes[entry.position - 1] = repository.BALLOT_CODES[grade]
-    return codes
+        votes[entry.position] = repository.BALLOT_CODES[grade]
+    return votes
 
 
 async def cast_ballot(
@@ -684,7 +692,7 @@ async def cast_ballot(
     if entry is None and not reads_round(principal, row):
         raise not_found(ROUND)
     # The candidates first: an id that is not on the ballot answers as a missing one.
-    codes = _ballot(await repository.roster(tx, row), grades, me.id if me else None)
+    votes = _ballot(await repository.roster(tx, row), grades, me.id if me else None)
     if entry is None:  # a reader of the branch, not on the roster: no ballot
         raise forbidden()
     require(principal, EvaluationAction.PARTICIPATE, entry.branch_path, what=ROUND)
@@ -696,7 +704,7 @@ async def cast_ballot(
         raise NO_VOTE.error()
     if not await repository.record_participation(tx, row, entry.member_id):
         raise ALREADY_VOTED.error()
-    await repository.insert_ballot(tx, row, codes)
+    await repository.insert_ballot(tx, row, votes)
     await record(
         tx,
         principal,
@@ -822,10 +830,10 @@ async def cast_token_ballot(
     """A mass representative's ballot: the token is used in the same transaction as
     the ballot goes in; a token used at the same moment is refused like any other."""
     principal, row, digest = await _usable_token(tx, token)
-    codes = _ballot(await repository.roster(tx, row), grades, None)
+    votes = _ballot(await repository.roster(tx, row), grades, None)
     if not await repository.use_token(tx, row.tenant_id, digest, row.id):
         raise TOKEN_INVALID.error()
-    await repository.insert_ballot(tx, row, codes)
+    await repository.insert_ballot(tx, row, votes)
     await record(
         tx,
         principal,
@@ -851,6 +859,19 @@ def _shares_json(shares: dict[str, Fraction] | None) -> str | None:
     if shares is None:
         return None
     return json.dumps({k: f"{v.numerator}/{v.denominator}" for k, v in shares.items()})
+
+
+GRADE_COUNTS = ("excellent", "qualified", "basic", "unqualified")
+
+
+def blanks(ballots_cast: int, voted: bool, counts: Any | None) -> int:
+    """Blanks at one roster position: blanks are not stored (a ballot's blank at its
+    voter's own position would name the voter), so they are what the ballots cast in
+    the round leave over: every ballot cast (members' and mass representatives'),
+    less the member's own ballot if the member at that position voted (nobody grades
+    themselves, so it can never grade them), less the votes given at that position."""
+    given = sum(getattr(counts, k) for k in GRADE_COUNTS) if counts is not None else 0
+    return ballots_cast - (1 if voted else 0) - given
 
 
 def propose_round(
@@ -959,8 +980,9 @@ async def close_rounds(
         ):
             c = round_counts.get(entry.position)
             columns["ids"].append(entry.id)
-            for k in ("excellent", "qualified", "basic", "unqualified", "blank"):
+            for k in GRADE_COUNTS:
                 columns[k].append(getattr(c, k) if c else 0)
+            columns["blank"].append(blanks(row.ballots_cast, entry.voted, c))
             columns["shares"].append(_shares_json(proposal.shares))
             columns["grade"].append(proposal.grade.value)
             columns["rule"].append(proposal.rule)

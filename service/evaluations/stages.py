@@ -15,6 +15,13 @@ approvals handler, so it needs the deciding step rather than a role here).
 the committee secretary, the county organizer). It never reopens balloting once the
 ballots are sealed and counted (tallied -> balloting would let a second ballot follow
 visible counts), and a final round stays final.
+
+Nor is a round sent back once the result is with the superior (superior_review,
+public_notice and after): there an approval request is open or decided, and moving the
+round under it would strand the request (no decision could move the round, and a
+resubmission would meet the open request). While the superior holds the matter its
+way back is the approval decision itself: reject with reasons (back to the committee,
+支委会初定) or return for more material (补充材料), both in `service.approvals`.
 """
 
 from __future__ import annotations
@@ -84,15 +91,16 @@ MOVES: dict[Stage, Move] = {
     )
 }
 
-# Where send_back goes from each stage that allows it.
+# Where send_back goes from each stage that allows it: only before the result goes to
+# the superior (from superior_review on, the approval decision is the way back).
 SEND_BACK: dict[Stage, Stage] = {
     Stage.SELF_EVALUATION: Stage.DRAFT,
     Stage.BALLOTING: Stage.SELF_EVALUATION,
     Stage.PROPOSED: Stage.TALLIED,
     Stage.ASSEMBLY: Stage.PROPOSED,
-    Stage.SUPERIOR_REVIEW: Stage.ASSEMBLY,
-    Stage.PUBLIC_NOTICE: Stage.SUPERIOR_REVIEW,
 }
+# Stages where the superior holds the matter through an approval request.
+WITH_SUPERIOR = frozenset({Stage.SUPERIOR_REVIEW, Stage.PUBLIC_NOTICE, Stage.FINAL})
 SEND_BACK_ACTION = EvaluationAction.SEND_BACK
 
 
@@ -121,6 +129,8 @@ def send_back_target(stage: Stage) -> Stage | None:
     'proposed'
     >>> send_back_target(Stage.TALLIED) is None, send_back_target(Stage.FINAL) is None
     (True, True)
+    >>> send_back_target(Stage.SUPERIOR_REVIEW) is None  # reject or return instead
+    True
     """
     return SEND_BACK.get(stage)
 

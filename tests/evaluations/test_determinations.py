@@ -9,9 +9,12 @@ worked examples and hypothesis properties."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import date, timedelta
+from fractions import Fraction
 from typing import Any
 
 import psycopg
@@ -24,6 +27,7 @@ from service.approvals import Decision, decide
 from service.approvals import repository as approval_rows
 from service.auth.principal import Principal
 from service.auth.service import operator_principal
+from service.authz.roles import Role
 from service.db import Transaction
 from service.errors import DomainError
 from service.evaluations import determinations as det
@@ -35,8 +39,8 @@ from service.evaluations.determinations import (
     Exclusion,
     ExclusionReason,
 )
-from service.evaluations.rules import Grade
-from service.evaluations.service import advance_round
+from service.evaluations.rules import DEFAULT_POLICY, Grade
+from service.evaluations.service import advance_round, send_back_round
 from service.evaluations.stages import Stage
 from service.members.rules import MemberCategory
 from tests import factories
@@ -725,6 +729,277 @@ async def test_grade_history_upserts_and_feeds_next_years_second_basic(
     assert {e.computed_grade for e in others} == {"qualified"}
 
 
+# --- the superior holds the matter: no send-back ---------------------------------------------
+
+
+async def test_send_back_refused_while_the_superior_holds_the_round(
+    state: AppState, world: World
+) -> None:
+    """A send-back under an open approval request would strand it (no decision could
+    move the round, a resubmission would meet the open request): the superior's way
+    back is the decision. The request stays decidable afterwards."""
+    row, _ = await tallied(state, world, lambda e: "qualified")
+    await advance(state, world, row, Stage.TALLIED)
+    submitted = await through_assembly(state, world, row)
+    assert submitted.stage == "superior_review"
+    async with acting(state, world, "secA") as (tx, p):
+        await expect(
+            "SEND_BACK_REFUSED",
+            send_back_round(tx, p, round_id=row.id, reason="请重新研究"),
+        )
+    # Nothing moved: the superior decides, and the round goes on.
+    await superior_decides(state, world, submitted, Decision.APPROVE)
+    async with acting(state, world, "secA") as (tx, p):
+        assert (await rounds.get_round(tx, row.id)).stage == "public_notice"
+        await expect(
+            "SEND_BACK_REFUSED",
+            send_back_round(tx, p, round_id=row.id, reason="请重新公示"),
+        )
+    async with acting(state, world, "bsA1") as (tx, _p):
+        assert (await rounds.get_round(tx, row.id)).stage == "public_notice"
+
+
+# --- the committee within the sanctions and the quota ------------------------------------
+
+
+def test_sanctions_bound_the_committees_grade() -> None:
+    def check(rule: str, grade: Grade, override: str, finding: str | None = None) -> str | None:
+        computed = {"sanction_not_excellent": "qualified", "sanction_unqualified": "unqualified"}
+        return det.check_committee_grade(
+            computed_grade=computed.get(rule, "needs_decision"),
+            computed_rule=rule,
+            grade=grade,
+            reason="支委会研究",
+            finding=finding,
+            override=override,
+        )
+
+    # A reason does not lift a warning's "not excellent".
+    assert check("sanction_not_excellent", Grade.EXCELLENT, "not_excellent") == "sanction"
+    assert check("sanction_not_excellent", Grade.BASIC, "not_excellent") is None
+    for grade in (Grade.EXCELLENT, Grade.QUALIFIED, Grade.BASIC, Grade.NOT_GRADED):
+        assert check("sanction_unqualified", grade, "unqualified") == "sanction"
+    # An excused member with a sanction: unqualified, the sanction standing as finding.
+    assert check("excused", Grade.UNQUALIFIED, "unqualified") is None
+    assert check("excused", Grade.EXCELLENT, "not_excellent") == "sanction"
+    for override in ("comment_only", "not_evaluated"):
+        for grade in (Grade.EXCELLENT, Grade.QUALIFIED, Grade.BASIC, Grade.UNQUALIFIED):
+            assert check("comment_only", grade, override, finding="认定") == "sanction"
+        assert check("comment_only", Grade.NOT_GRADED, override) is None
+
+
+@given(st.sampled_from(list(det.SANCTION_GRADES)), st.sampled_from(sorted(det.DECIDED_GRADES)))
+def test_no_override_allows_a_grade_it_rules_out(override: Any, grade: Grade) -> None:
+    allowed = det.sanction_allows(override.value, grade)
+    assert allowed <= det.sanction_allows(None, grade)  # an override only narrows
+    if override.value == "not_excellent":
+        assert allowed == (grade is not Grade.EXCELLENT)
+    elif override.value == "unqualified":
+        assert allowed == (grade is Grade.UNQUALIFIED)
+    elif override.value in ("comment_only", "not_evaluated"):
+        assert allowed == (grade is Grade.NOT_GRADED)
+
+
+@given(
+    st.lists(st.sampled_from([g.value for g in Grade] + [None]), max_size=40),
+    st.sampled_from([None, Fraction(1, 3), Fraction(1, 5), Fraction(1, 2)]),
+)
+def test_quota_counts_excellent_against_the_rounded_down_share(
+    grades: list[str | None], share: Fraction | None
+) -> None:
+    policy = replace(DEFAULT_POLICY, excellent_quota=share)
+    over = det.excellent_over_quota(grades, len(grades), policy)
+    count = grades.count("excellent")
+    if share is None:
+        assert over is None  # no quota: not by votes alone, and no cap
+    else:
+        quota = math.floor(len(grades) * share)
+        assert over == ((count, quota) if count > quota else None)
+
+
+async def test_committee_cannot_lift_a_sanction(
+    state: AppState, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    extra = await branch_members(state, world, 4)
+    warned, serious, commented = extra[0], extra[1], extra[2]
+    this_year = date.today().year
+
+    async def sanction_them(tx: Transaction, op: Principal) -> None:
+        await factories.sanction(tx, op, member=warned, kind="warning")
+        await factories.sanction(tx, op, member=serious, kind="serious_warning")
+        await factories.sanction(
+            tx,
+            op,
+            member=commented,
+            kind="probation_two_years",
+            decided_on=date(this_year - 1, 11, 20),
+        )
+
+    await as_operator(state, sanction_them)
+    # Everyone graded excellent by everyone but the warned member: excellent for them
+    # only (a quota of 2 of 6: no tie with nobody else excellent).
+    row, roster = await tallied(
+        state, world, lambda e: "excellent" if e.member_id == warned.id else "qualified"
+    )
+    entries = _by_member(roster)
+    assert (entries[warned.id].override, entries[warned.id].computed_grade) == (
+        "not_excellent",
+        "qualified",
+    )
+    assert entries[serious.id].computed_grade == "unqualified"
+    assert (entries[commented.id].override, entries[commented.id].computed_grade) == (
+        "comment_only",
+        "not_graded",
+    )
+    refused = [
+        CommitteeGrade(warned.id, Grade.EXCELLENT, reason="抗洪抢险表现突出"),
+        CommitteeGrade(serious.id, Grade.QUALIFIED, reason="已深刻检讨"),
+        CommitteeGrade(serious.id, Grade.NOT_GRADED, reason="另作评语"),
+        CommitteeGrade(commented.id, Grade.QUALIFIED, reason="表现良好"),
+        CommitteeGrade(commented.id, Grade.UNQUALIFIED, reason="x", finding="认定"),
+    ]
+    for proposal in refused:
+        async with acting(state, world, "bsA1") as (tx, p):
+            with pytest.raises(DomainError) as caught:
+                await det.propose_grades(tx, p, round_id=row.id, grades=[proposal])
+            assert caught.value.code == "GRADE_AGAINST_SANCTION"
+            assert entries[proposal.member_id].name in caught.value.message
+    async with acting(state, world, "bsA1") as (tx, p):
+        # Within what the sanction allows, a changed grade with its reason is fine.
+        [basic] = await det.propose_grades(
+            tx,
+            p,
+            round_id=row.id,
+            grades=[CommitteeGrade(warned.id, Grade.BASIC, reason="经支委会研究")],
+        )
+        assert basic.committee_grade == "basic"
+    # A grade written around the check (an earlier version) is caught on the move.
+    owner_conn.execute(
+        "UPDATE evaluation_entries SET committee_grade = 'excellent'"
+        " WHERE round_id = %s AND member_id = %s",
+        (row.id, warned.id),
+    )
+    await expect("GRADE_AGAINST_SANCTION", advance(state, world, row, Stage.TALLIED))
+    owner_conn.execute(
+        "UPDATE evaluation_entries SET committee_grade = 'basic'"
+        " WHERE round_id = %s AND member_id = %s",
+        (row.id, warned.id),
+    )
+    proposed = await advance(state, world, row, Stage.TALLIED)
+    async with acting(state, world, "bsA1") as (tx, _p):
+        after = _by_member(await rounds.roster(tx, proposed))
+    assert [after[m.id].committee_grade for m in (warned, serious, commented)] == [
+        "basic",
+        "unqualified",
+        "not_graded",
+    ]
+
+
+async def test_a_quota_tie_is_settled_within_the_quota(
+    state: AppState, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    # memA1, otherA1 and 4 more: a roster of 6, a quota of 2 (one third, rounded down).
+    await branch_members(state, world, 4)
+    row, roster = await tallied(state, world, lambda e: "excellent")
+    assert len(roster) == 6
+    # otherA1 has a warning of this year (the world's sanction): not excellent. The
+    # five others the same: a tie across the line, all of them for the committee.
+    warned = world.members["otherA1"].id
+    assert {(e.computed_grade, e.computed_rule) for e in roster if e.member_id != warned} == {
+        ("needs_decision", "quota_tie")
+    }
+    ids = [e.member_id for e in roster if e.member_id != warned]
+    assert len(ids) == 5
+
+    def batch(excellent: list[int], qualified: list[int]) -> list[CommitteeGrade]:
+        return [CommitteeGrade(m, Grade.EXCELLENT, reason="支委会研究") for m in excellent] + [
+            CommitteeGrade(m, Grade.QUALIFIED, reason="名额所限") for m in qualified
+        ]
+
+    async with acting(state, world, "bsA1") as (tx, p):
+        with pytest.raises(DomainError) as caught:
+            await det.propose_grades(tx, p, round_id=row.id, grades=batch(ids[:3], ids[3:]))
+        assert caught.value.code == "EXCELLENT_OVER_QUOTA"
+        assert "2 人" in caught.value.message and "3 人" in caught.value.message
+    async with acting(state, world, "bsA1") as (tx, p):
+        # Two now, one more in a later batch: the round as it would stand counts.
+        await det.propose_grades(tx, p, round_id=row.id, grades=batch(ids[:2], ids[3:]))
+        await expect(
+            "EXCELLENT_OVER_QUOTA",
+            det.propose_grades(tx, p, round_id=row.id, grades=batch([ids[2]], [])),
+        )
+    async with acting(state, world, "bsA1") as (tx, p):
+        await det.propose_grades(tx, p, round_id=row.id, grades=batch([], [ids[2]]))
+    # A third excellent written around the check is caught on the move.
+    owner_conn.execute(
+        "UPDATE evaluation_entries SET committee_grade = 'excellent'"
+        " WHERE round_id = %s AND member_id = %s",
+        (row.id, ids[2]),
+    )
+    await expect("EXCELLENT_OVER_QUOTA", advance(state, world, row, Stage.TALLIED))
+    owner_conn.execute(
+        "UPDATE evaluation_entries SET committee_grade = 'qualified'"
+        " WHERE round_id = %s AND member_id = %s",
+        (row.id, ids[2]),
+    )
+    proposed = await advance(state, world, row, Stage.TALLIED)
+    async with acting(state, world, "bsA1") as (tx, p):
+        # Proposed: one more excellent is refused; a swap within the quota is not.
+        await expect(
+            "EXCELLENT_OVER_QUOTA",
+            det.propose_grades(tx, p, round_id=row.id, grades=batch([ids[4]], [])),
+        )
+        swapped = await det.propose_grades(tx, p, round_id=row.id, grades=batch([ids[4]], [ids[0]]))
+        assert [e.committee_grade for e in swapped] == ["excellent", "qualified"]
+        after = await rounds.roster(tx, proposed)
+    assert sum(e.committee_grade == "excellent" for e in after) == 2
+
+
+# --- who raises and answers an objection ----------------------------------------------------
+
+
+async def test_objections_by_the_member_as_member_and_by_the_branch(
+    state: AppState, world: World
+) -> None:
+    row, _ = await tallied(state, world, lambda e: "qualified")
+    await advance(state, world, row, Stage.TALLIED)
+    submitted = await through_assembly(state, world, row)
+    await superior_decides(state, world, submitted, Decision.APPROVE)
+    me, other = world.members["memA1"].id, world.members["otherA1"].id
+
+    async def committee_member(tx: Transaction, op: Principal) -> Any:
+        return await factories.account(
+            tx, op, home=world.units["a1"], role=Role.BRANCH_COMMITTEE_MEMBER
+        )
+
+    world.accounts["bcA1"] = (await as_operator(state, committee_member)).id
+    async with acting(state, world, "bcA1") as (tx, p):
+        # The branch committee (evaluation:assist) objects about any member ...
+        objection = await det.raise_objection(
+            tx, p, round_id=row.id, member_id=other, text="群众反映该同志的情况需核实"
+        )
+        # ... but answering is the secretary's (evaluation:run): FORBIDDEN, not NOT_FOUND.
+        await expect(
+            "FORBIDDEN", det.answer_objection(tx, p, objection_id=objection.id, answer="x")
+        )
+    # A superior who reads the round decides through the approval, not by objecting.
+    async with acting(state, world, "secA") as (tx, p):
+        await expect(
+            "FORBIDDEN", det.raise_objection(tx, p, round_id=row.id, member_id=other, text="x")
+        )
+    # The member's own objection is taken as a member (evaluation:participate there):
+    # the member's account without the member role (revoked) may not raise one, and
+    # learns nothing more than a stranger (NOT_FOUND: it does not read the round).
+    async with acting(state, world, "memA1") as (tx, p):
+        stripped = replace(p, grants=())
+        await expect(
+            "NOT_FOUND",
+            det.raise_objection(tx, stripped, round_id=row.id, member_id=me, text="异议"),
+        )
+        mine = await det.raise_objection(tx, p, round_id=row.id, member_id=me, text="异议")
+        assert mine.member_id == me
+
+
 # --- the demo -------------------------------------------------------------------------------
 
 
@@ -734,8 +1009,6 @@ async def test_demo_has_rounds_in_several_stages_and_an_inbox(
     owner_conn: psycopg.Connection[Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dataclasses import replace
-
     from service.demo import DEMO_PASSWORD, load_demo
     from tests.support import gql, login
 

@@ -110,7 +110,9 @@ async def test_round_from_opening_to_final_with_a_rejection(
     assert len(people) == MEMBERS
     gid = {who: to_global_id("Member", m.id) for who, m in people}
     star, star_gid = people[0][1], gid["memA1"]  # graded excellent by everyone
-    runner = people[1][1]  # otherA1: the committee's change, rejected by the superior
+    # m1: the committee's change, rejected by the superior (not otherA1: the world's
+    # warning of this year rules excellent out for them, whatever the reason)
+    runner = people[2][1]
     secretary = await login(client, world.user("bsA1"))
     tokens = {who: await login(client, world.user(who)) for who, _ in people}
 
@@ -250,7 +252,7 @@ async def test_round_from_opening_to_final_with_a_rejection(
         # Members hear their own final grade later: subscribe now, two of them.
         async with (
             subscribed(server, tokens["memA1"], RESULT, topic="evaluation_result") as star_ws,
-            subscribed(server, tokens["m0"], RESULT, topic="evaluation_result") as runner_ws,
+            subscribed(server, tokens["m1"], RESULT, topic="evaluation_result") as runner_ws,
         ):
             approved = await ok(
                 client,
@@ -267,7 +269,7 @@ async def test_round_from_opening_to_final_with_a_rejection(
             # --- public notice: an objection, answered; then final -------------------
             objection = await ok(
                 client,
-                tokens["m0"],
+                tokens["m1"],
                 OBJECT,
                 i={"roundId": round_id, "memberId": runner_gid, "text": "请复核本人的等次"},
             )

@@ -23,7 +23,7 @@ from service.authz.roles import Role
 from service.evaluations import service as evaluations
 from service.evaluations.stages import Stage
 from service.members.rules import MemberCategory
-from service.members.service import link_account
+from service.members.service import link_account, move_member
 from service.schema.ids import to_global_id
 from tests import factories
 from tests.support import World, error_codes, gql, login
@@ -350,13 +350,14 @@ async def test_ballot_rules_and_one_ballot_among_twenty_sent_at_once(
     assert len(accepted) == 1, answers
     assert all(error_codes(a) == ["ALREADY_VOTED"] for a in answers if a not in accepted)
     local = _local(rid)
+    # One ballot: its two votes (the blanks are not stored), one participation row.
     assert owner_conn.execute(
-        "SELECT (SELECT count(*) FROM evaluation_ballots WHERE round_id = %(r)s),"
+        "SELECT (SELECT count(*) FROM evaluation_votes WHERE round_id = %(r)s),"
         " (SELECT count(*) FROM evaluation_participation WHERE round_id = %(r)s),"
         " (SELECT count(*) FROM audit_events WHERE action = 'evaluation.ballot_cast'"
         "  AND object_id = %(s)s AND details = '{}'::jsonb)",
         {"r": local, "s": str(local)},
-    ).fetchone() == (1, 1, 1)
+    ).fetchone() == (2, 1, 1)
 
 
 async def test_no_counts_before_balloting_closes(
@@ -382,7 +383,7 @@ async def test_no_counts_before_balloting_closes(
     with pytest.raises(errors.InsufficientPrivilege):
         with app_conn.transaction():
             app_conn.execute(f"SET LOCAL app.tenant_ids = '{int(tenant)}'")
-            app_conn.execute("SELECT grades FROM evaluation_ballots").fetchall()
+            app_conn.execute("SELECT position, grade FROM evaluation_votes").fetchall()
     with pytest.raises(errors.InsufficientPrivilege, match="not closed"):
         with app_conn.transaction():
             app_conn.execute(f"SET LOCAL app.tenant_ids = '{int(tenant)}'")
@@ -458,9 +459,12 @@ async def test_ballot_tokens_once_hashed_single_use_same_refusal(
         *(gql(client, None, TOKEN_CAST, {"t": tokens[3], "g": grades}) for _ in range(20))
     )
     assert sum("errors" not in a for a in answers) == 1
+    # Two ballots of two votes each, two tokens used.
     assert owner_conn.execute(
-        "SELECT count(*) FROM evaluation_ballots WHERE round_id = %s", (_local(rid),)
-    ).fetchone() == (2,)
+        "SELECT (SELECT count(*) FROM evaluation_votes WHERE round_id = %(r)s),"
+        " (SELECT count(*) FROM evaluation_ballot_tokens WHERE round_id = %(r)s AND used)",
+        {"r": _local(rid)},
+    ).fetchone() == (4, 2)
 
     # Nothing else runs without an account, also not beside a token field.
     for query in ("{ me { username } }", '{ tokenBallot(token: "x") { title } me { username } }'):
@@ -498,10 +502,12 @@ async def test_turnout_too_low_leaves_the_round_in_balloting(
 async def test_tally_and_proposals_worked_example(
     client: httpx.AsyncClient, state: AppState, world: World
 ) -> None:
-    """Six members; M0-M4 vote (each leaves themselves blank), one mass representative
+    """Six members; M0-M4 vote (nobody grades themselves), one mass representative
     too: 6 ballots. M0, M1 all excellent; M2 4 of 5 excellent (80 %, past the quota of
     floor(6/3) = 2: qualified, rule "quota"); M3 all qualified; M4 2 of 5 unqualified
-    (> 1/3: candidate, no finding: basic); M5 graded by nobody: no ballots."""
+    (> 1/3: candidate, no finding: basic); M5 graded by nobody: no ballots. Blanks are
+    derived: 6 ballots, less one's own if one voted, less the votes given: M2 has none
+    (voted, graded on the 5 other ballots), M5 (did not vote) 6."""
     branch = await _branch(state, world, 6)
     m = [x.id for x in branch.members]
 
@@ -543,7 +549,7 @@ async def test_tally_and_proposals_worked_example(
         "qualified": 1,
         "basic": 0,
         "unqualified": 0,
-        "blank": 1,
+        "blank": 0,
     }
     assert got[names[2]]["shares"] == {
         "excellent": "4/5",
@@ -586,9 +592,12 @@ async def test_small_branch_shows_grades_never_counts(
 async def test_after_close_no_row_links_a_ballot_to_its_voter(
     client: httpx.AsyncClient, state: AppState, world: World, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    """Ballots cast over HTTP in separate transactions; after the close every ballot,
-    participation and token row of the round carries the closing transaction's xmin,
-    the ballots lie in ballot_key order, and a ballot row has only its four columns."""
+    """Ballots cast over HTTP in separate transactions. A ballot is stored as single
+    votes: a row has only the round, a random key, a position and a grade (no ballot
+    key, no blank: a whole ballot's blank at its voter's own position would name the
+    voter), and no two rows share anything that groups them into a ballot. After the
+    close every vote, participation and token row of the round carries the closing
+    transaction's xmin and the votes lie in vote_key order; the blanks are derived."""
     branch = await _branch(state, world, 5)
     rid = await _to_balloting(client, branch)
     sec = await _token(client, branch, branch.secretary)
@@ -601,18 +610,32 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
     )
     local = _local(rid)
     before = owner_conn.execute(
-        "SELECT count(DISTINCT xmin::text) FROM evaluation_ballots WHERE round_id = %s", (local,)
+        "SELECT count(*), count(DISTINCT xmin::text) FROM evaluation_votes WHERE round_id = %s",
+        (local,),
     ).fetchone()
-    assert before == (6,)  # one transaction per voter: what the seal must erase
+    # 5 ballots of 4 votes and one of 1; one transaction per voter: what the seal erases.
+    assert before == (21, 6)
     assert "errors" not in await _advance(client, sec, rid, "BALLOTING")
 
     columns = owner_conn.execute(
         "SELECT column_name FROM information_schema.columns"
-        " WHERE table_name = 'evaluation_ballots' ORDER BY ordinal_position"
+        " WHERE table_name = 'evaluation_votes' ORDER BY ordinal_position"
     ).fetchall()
-    assert [c[0] for c in columns] == ["tenant_id", "round_id", "ballot_key", "grades"]
+    assert [c[0] for c in columns] == ["tenant_id", "round_id", "vote_key", "position", "grade"]
+    assert not owner_conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'evaluation_ballots'"
+    ).fetchone()[0]
+    # Nothing a row holds besides its position and grade is shared with another row of
+    # the round: every key is its own, no blank is stored (every position a voter left
+    # blank, their own included, is simply absent).
+    keys = owner_conn.execute(
+        "SELECT count(*), count(DISTINCT vote_key), count(*) FILTER (WHERE grade = 0),"
+        " count(DISTINCT (tenant_id, round_id)) FROM evaluation_votes WHERE round_id = %s",
+        (local,),
+    ).fetchone()
+    assert keys == (21, 21, 0, 1)
     xmins = owner_conn.execute(
-        "SELECT xmin::text FROM evaluation_ballots WHERE round_id = %(r)s"
+        "SELECT xmin::text FROM evaluation_votes WHERE round_id = %(r)s"
         " UNION SELECT xmin::text FROM evaluation_participation WHERE round_id = %(r)s"
         " UNION SELECT xmin::text FROM evaluation_ballot_tokens WHERE round_id = %(r)s",
         {"r": local},
@@ -625,9 +648,17 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
     ).fetchall()
     assert len(voted) == 6 and xmins[0] not in voted
     by_ctid = owner_conn.execute(
-        "SELECT ballot_key FROM evaluation_ballots WHERE round_id = %s ORDER BY ctid", (local,)
+        "SELECT vote_key FROM evaluation_votes WHERE round_id = %s ORDER BY ctid", (local,)
     ).fetchall()
-    assert by_ctid == sorted(by_ctid) and len(by_ctid) == 6
+    assert by_ctid == sorted(by_ctid) and len(by_ctid) == 21
+    # Blanks: 6 ballots, less the member's own (all five voted), less the votes given.
+    # M0: 4 members' votes and the mass representative's; M1-M4: the 4 other members'.
+    counts = owner_conn.execute(
+        "SELECT position, qualified, basic, blank FROM evaluation_entries"
+        " WHERE round_id = %s ORDER BY position",
+        (local,),
+    ).fetchall()
+    assert counts == [(1, 4, 1, 0)] + [(n, 4, 0, 1) for n in range(2, 6)]
     expired = owner_conn.execute(
         "SELECT bool_and(expires_at <= now()) FROM evaluation_ballot_tokens WHERE round_id = %s",
         (local,),
@@ -669,6 +700,93 @@ async def test_close_rounds_in_one_batch_skipping_low_turnout(
     assert [r.id for r in result.closed] == [rows[0].id, rows[1].id], result
     assert [(r[0].id, r[1], r[2]) for r in result.low_turnout] == [(rows[2].id, 3, 1)]
     assert all(r.stage == Stage.TALLIED.value and r.ballots_cast == 3 for r in result.closed)
+
+
+async def test_member_transferring_away_mid_round_keeps_their_place_on_the_ballot(
+    client: httpx.AsyncClient, state: AppState, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    """A member on the roster of a round in balloting transfers to township B (组织关系
+    转接 rewrites the member's tenant). Their entry and position stay: the roster still
+    has every position, the others vote (grading them too), and the round closes and
+    tallies them like everyone else."""
+    branch = await _branch(state, world, 4)
+    rid = await _to_balloting(client, branch)
+    gone = branch.members[1]  # position 2 of 4: every later position would be shifted
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
+        moved = await move_member(
+            tx, op, member_id=gone.id, to_branch_id=world.units["b1"].id, effective_on=date.today()
+        )
+    assert moved.tenant_id == world.units["B"].tenant_id != branch.unit.tenant_id
+    sec = await _token(client, branch, branch.secretary)
+    entries = (await gql(client, sec, ROUND, {"r": rid}))["data"]["node"]["entries"]["nodes"]
+    assert [(e["position"], e["name"]) for e in entries] == [
+        (n, m.name) for n, m in enumerate(branch.members, start=1)
+    ]
+    for voter in (0, 2, 3):
+        grades = {j: "QUALIFIED" for j in range(4) if j != voter}
+        body = await _vote(client, branch, voter, rid, grades)
+        assert "errors" not in body, body
+    closed = await _advance(client, sec, rid, "BALLOTING")
+    assert closed["data"]["advanceEvaluationRound"]["round"]["stage"] == "TALLIED", closed
+    tallied = owner_conn.execute(
+        "SELECT position, qualified, blank, computed_grade FROM evaluation_entries"
+        " WHERE round_id = %s ORDER BY position",
+        (_local(rid),),
+    ).fetchall()
+    # 3 ballots: the voters each graded by the 2 others, the member who left by all 3.
+    assert tallied == [
+        (1, 2, 0, "qualified"),
+        (2, 3, 0, "qualified"),
+        (3, 2, 0, "qualified"),
+        (4, 2, 0, "qualified"),
+    ]
+
+
+async def test_roster_fixed_again_after_send_back_with_a_new_member(
+    client: httpx.AsyncClient, state: AppState, world: World
+) -> None:
+    """Balloting is sent back to self-evaluation before any vote; meanwhile a member
+    with an older ledger id moves in from another branch of the tenant (so every
+    position shifts by one), a new member joins and one transfers to township B.
+    Fixing the roster again gives positions 1..4 in member id order, without the one
+    who left, and balloting works on the new roster."""
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
+        elsewhere = await factories.org_unit(tx, op, parent=world.units["A"])
+        older = await factories.member(tx, op, branch=elsewhere, name=factories.unique("调入"))
+    branch = await _branch(state, world, 3)
+    rid = await _to_balloting(client, branch)
+    secretary_a = await login(client, world.user("secA"))
+    back = await gql(client, secretary_a, SEND_BACK, {"r": rid, "why": "名单有变动"})
+    assert back["data"]["sendBackEvaluationRound"]["round"]["stage"] == "SELF_EVALUATION", back
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
+        await move_member(
+            tx, op, member_id=older.id, to_branch_id=branch.unit.id, effective_on=date.today()
+        )
+        newcomer = await factories.member(tx, op, branch=branch.unit, name=factories.unique("新"))
+        await move_member(
+            tx,
+            op,
+            member_id=branch.members[2].id,
+            to_branch_id=world.units["b1"].id,
+            effective_on=date.today(),
+        )
+    sec = await _token(client, branch, branch.secretary)
+    again = await _advance(client, sec, rid, "SELF_EVALUATION")
+    assert "errors" not in again, again
+    assert again["data"]["advanceEvaluationRound"]["round"]["stage"] == "BALLOTING", again
+    entries = (await gql(client, sec, ROUND, {"r": rid}))["data"]["node"]["entries"]["nodes"]
+    assert sorted((e["position"], e["name"]) for e in entries) == list(
+        enumerate([older.name, *(m.name for m in branch.members[:2]), newcomer.name], start=1)
+    )
+    graded = [
+        {"memberId": to_global_id("Member", m.id), "grade": "EXCELLENT"}
+        for m in (older, newcomer, branch.members[1])
+    ]
+    token = await _token(client, branch, branch.logins[0])
+    assert "errors" not in await gql(client, token, CAST, {"r": rid, "g": graded})
 
 
 async def test_rounds_list_filters_and_readable_paths(

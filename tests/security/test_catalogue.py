@@ -38,8 +38,8 @@ GLOBAL_TABLES = {
 # its search_path and confine itself to the caller's scope (pingyi_tenant_scope()),
 # since RLS need not bind its owner.
 REVIEWED_DEFINER_FUNCTIONS = {
-    "evaluation_tally": "ballot counts of closed rounds only; ballots are unreadable otherwise",
-    "evaluation_seal": "rewrites a closing round's ballots so no xmin or order maps to a voter",
+    "evaluation_tally": "vote counts of closed rounds only; votes are unreadable otherwise",
+    "evaluation_seal": "rewrites a closing round's votes so no xmin or order maps to a voter",
 }
 
 # Policies besides the tenant policy, each read-only and reviewed: (table, policy).

@@ -49,9 +49,10 @@ def tenant_tables(owner_conn: psycopg.Connection[Any]) -> list[str]:
     return tables
 
 
-# Tables the application may write but never read: what a ballot said is counted only
-# by the definer function `evaluation_tally`, after balloting closed (migration 0010).
-WRITE_ONLY = frozenset({"evaluation_ballots"})
+# Tables the application may write but never read: what a ballot said (its single
+# votes) is counted only by the definer function `evaluation_tally`, after balloting
+# closed (migration 0010).
+WRITE_ONLY = frozenset({"evaluation_votes"})
 
 
 def readable_tables(
