@@ -28,7 +28,14 @@ from service.authz.roles import Role
 from service.errors import DomainError
 from service.schema.ids import from_global_id, to_global_id
 from tests import factories
-from tests.support import World, error_codes, gql, login, watching
+from tests.support import World, build_world, error_codes, gql, login, watching
+
+
+@pytest.fixture
+async def world(state: AppState) -> World:
+    """The test world with its approval requests, policies and rounds."""
+    return await build_world(state, evaluations=True)
+
 
 KIND = ApprovalKind.CASE_FILING  # no domain registers handlers for it yet
 _subjects = itertools.count(1)

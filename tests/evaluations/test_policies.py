@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from service.app import AppState
 from service.auth.service import operator_principal
@@ -17,7 +18,14 @@ from service.evaluations import policies, rules
 from service.schema.ids import to_global_id
 from service.tenants.rules import OrgUnitKind
 from tests import factories
-from tests.support import World, error_codes, gql, login
+from tests.support import World, build_world, error_codes, gql, login
+
+
+@pytest.fixture
+async def world(state: AppState) -> World:
+    """The test world with its approval requests, policies and rounds."""
+    return await build_world(state, evaluations=True)
+
 
 VERSION = "id version note createdBy policy { excellentMin excellentQuota basicMaxUnqualified }"
 CURRENT = f"query($u: ID) {{ gradingPolicy(orgUnitId: $u) {{ {VERSION} orgUnit {{ name }} }} }}"

@@ -750,7 +750,13 @@ def companions(probe: Probe, target: Slot, ids: Ids) -> dict[Slot, str]:
 async def shared(state: AppState) -> World:
     """A world the read-only tests share (building one costs seconds: password hashes).
     Tests that change their world use the per-test `world` fixture instead."""
-    return await build_world(state)
+    return await build_world(state, evaluations=True)
+
+
+@pytest.fixture
+async def world(state: AppState) -> World:
+    """The per-test world, with every kind of record the walker asks about."""
+    return await build_world(state, evaluations=True)
 
 
 _tokens: dict[tuple[str, str], str] = {}
