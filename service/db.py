@@ -357,7 +357,8 @@ class Transaction:
         loop's queue, so concurrent writers of one tenant do not wait on each other's
         round trips. Its failure fails the commit (nothing is written). A transaction
         that queues many sends them in batches of `DEFER_BATCH` as it goes (bulk work:
-        the lock is then held longer, the message stays small)."""
+        the lock is then held longer, the message stays small). Nothing later in the
+        transaction sees a deferred row: defer only what no statement of it reads."""
         if not self._write:
             raise TransactionFailed("deferred statements belong to a writing transaction")
         if isinstance(statement, ClauseElement):

@@ -30,6 +30,7 @@ entry and place on the ballot.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -673,6 +674,10 @@ def _ballot(
     return votes
 
 
+async def _nothing() -> None:
+    return None
+
+
 async def cast_ballot(
     tx: Transaction,
     principal: Principal,
@@ -684,15 +689,21 @@ async def cast_ballot(
     key refuses a second, also one sent at the same moment)."""
     if not fits_bigint(round_id):
         raise not_found(ROUND)
-    me = await my_member(tx, principal)
-    row = await repository.lock_round_for_ballot(tx, round_id)
+    # Independent reads go out together, one message each pair (a ballot is five round
+    # trips: these two, the participation, the votes, the audit event with the COMMIT).
+    me, row = await asyncio.gather(
+        my_member(tx, principal), repository.lock_round_for_ballot(tx, round_id)
+    )
     if row is None:
         raise not_found(ROUND)
-    entry = await repository.entry_of_member(tx, row, me.id) if me is not None else None
+    entry, roster = await asyncio.gather(
+        repository.entry_of_member(tx, row, me.id) if me is not None else _nothing(),
+        repository.roster(tx, row),
+    )
     if entry is None and not reads_round(principal, row):
         raise not_found(ROUND)
     # The candidates first: an id that is not on the ballot answers as a missing one.
-    votes = _ballot(await repository.roster(tx, row), grades, me.id if me else None)
+    votes = _ballot(roster, grades, me.id if me else None)
     if entry is None:  # a reader of the branch, not on the roster: no ballot
         raise forbidden()
     require(principal, EvaluationAction.PARTICIPATE, entry.branch_path, what=ROUND)
