@@ -112,9 +112,28 @@ def test_override_depends_only_on_this_and_earlier_years(s: list[Sanction], year
     assert grade_override(later, year) is Override.NONE
 
 
+# Weakest to strongest, as grade_override's docstring rules: a fresh sanction's 不合格
+# outranks the comment-only year after 留党察看二年 (not the enum's declaration order).
+STRENGTH = (
+    Override.NONE,
+    Override.NOT_EXCELLENT,
+    Override.COMMENT_ONLY,
+    Override.UNQUALIFIED,
+    Override.NOT_EVALUATED,
+)
+
+
+def test_a_fresh_serious_sanction_outranks_the_comment_only_year() -> None:
+    probation = Sanction.decided(SanctionKind.PROBATION_TWO_YEARS, date(2003, 1, 1))
+    warning = Sanction.decided(SanctionKind.SERIOUS_WARNING, date(2004, 1, 1))
+    assert grade_override([probation], 2004) is Override.COMMENT_ONLY
+    assert grade_override([probation, warning], 2004) is Override.UNQUALIFIED
+
+
 @given(sanctions, st.integers(min_value=1990, max_value=2095))
 def test_override_is_the_strongest_of_each_alone(s: list[Sanction], year: int) -> None:
-    order = list(Override)
+    order = list(STRENGTH)
+    assert set(order) == set(Override)
     alone = [grade_override([x], year) for x in s]
     strongest = max(alone, key=order.index, default=Override.NONE)
     assert grade_override(s, year) is strongest
