@@ -34,9 +34,8 @@ from service.authz import readable_paths, require
 from service.db import Transaction
 from service.errors import not_found
 from service.evaluations.actions import EvaluationAction
-from service.evaluations.errors import ROUND_PERIOD_INVALID
 from service.evaluations.rules import GRADE_LABELS, Grade
-from service.evaluations.stages import STAGE_LABELS, Stage
+from service.evaluations.stages import STAGE_LABELS, Period, Stage
 from service.members.excel import write_members_xlsx
 from service.pagination import Page, PageRequest, fits_bigint, keyset
 from service.tenants import repository as units
@@ -92,23 +91,6 @@ WHERE t.id = t.tenant_id AND t.archived_at IS NULL
   AND starts_with(u.path, %(within)s) AND {{readable}}
 GROUP BY t.tenant_id, t.name, t.path
 """
-
-
-@dataclass(frozen=True)
-class Period:
-    """A half-year of evaluation: `year` and `half` (1: January–June, 2: July–December)."""
-
-    year: int
-    half: int
-
-    def checked(self) -> Period:
-        if not 2000 <= self.year <= 2100 or self.half not in (1, 2):
-            raise ROUND_PERIOD_INVALID.error()
-        return self
-
-    @property
-    def label(self) -> str:
-        return f"{self.year}年{'上' if self.half == 1 else '下'}半年"
 
 
 async def _scope(

@@ -11,8 +11,8 @@ from strawberry.types import Info
 
 from service.evaluations import overview
 from service.evaluations.graphql import EvaluationRound, EvaluationStage, load_rounds
-from service.evaluations.overview import PENDING, Period
-from service.evaluations.stages import Stage
+from service.evaluations.overview import PENDING
+from service.evaluations.stages import Period, Stage
 from service.schema.context import Context
 from service.schema.ids import from_global_id
 from service.schema.relay import Connection, connection

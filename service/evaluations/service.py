@@ -67,7 +67,6 @@ from service.evaluations.errors import (
     ROUND,
     ROUND_EXISTS,
     ROUND_NO_BRANCHES,
-    ROUND_PERIOD_INVALID,
     ROUND_TITLE_MISSING,
     ROUND_UNIT_INVALID,
     SELF_EVALUATION_CLOSED,
@@ -88,6 +87,7 @@ from service.evaluations.stages import (
     MOVES,
     SELF_EVALUATION_STAGES,
     STAGE_LABELS,
+    Period,
     Stage,
     send_back_target,
 )
@@ -340,8 +340,7 @@ async def open_rounds(
         raise not_found("组织")
     require(principal, EvaluationAction.OPEN, unit.path, what="组织")
     ensure_active(unit, "发起民主评议")
-    if not (2000 <= year <= 2100 and half in (1, 2)):
-        raise ROUND_PERIOD_INVALID.error()
+    Period(year, half).checked()
     name = clean_text(title, MAX_TITLE)
     if name is None:
         raise ROUND_TITLE_MISSING.error()

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from service.evaluations.actions import EvaluationAction
+from service.evaluations.errors import ROUND_PERIOD_INVALID
 
 
 class Stage(StrEnum):
@@ -142,3 +143,20 @@ def is_closed(stage: Stage) -> bool:
 
 def at_or_after(stage: Stage, other: Stage) -> bool:
     return ORDER.index(stage) >= ORDER.index(other)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-year of evaluation: `year` and `half` (1: January–June, 2: July–December)."""
+
+    year: int
+    half: int
+
+    def checked(self) -> Period:
+        if not 2000 <= self.year <= 2100 or self.half not in (1, 2):
+            raise ROUND_PERIOD_INVALID.error()
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}年{'上' if self.half == 1 else '下'}半年"
