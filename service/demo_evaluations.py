@@ -105,7 +105,7 @@ async def _ballots(tx: Transaction, runner: Principal, row: Any, rng: random.Ran
             for member_id, grade in ballot(voter.member_id)
         }
         if await rounds.record_participation(tx, row, voter.member_id):
-            await rounds.insert_ballot(tx, row, votes)
+            await rounds.count_ballot(tx, row, votes)
     issued = await evaluations.issue_tokens(tx, runner, round_id=row.id, count=MASS_REPRESENTATIVES)
     scope = tx.scope
     for token in issued.tokens:

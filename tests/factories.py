@@ -125,6 +125,11 @@ async def member(
     number = id_number or globals()["id_number"]()
     born = birth_date_from_id(number)
     assert born is not None
+    if id_number is None and joined_on is not None and born.year > joined_on.year - 19:
+        # A generated birth date (1980 to 2004) must leave the member 18 when joining.
+        number = globals()["id_number"](date(joined_on.year - 19, 1, 1))
+        born = birth_date_from_id(number)
+        assert born is not None
     return await add_member(
         tx,
         op,
@@ -508,7 +513,7 @@ async def evaluation_round(
 
         for voter, ballot in zip(voters, ballots, strict=False):
             assert await rounds.record_participation(tx, row, voter.member_id)
-            await rounds.insert_ballot(tx, row, codes(ballot))
+            await rounds.count_ballot(tx, row, codes(ballot))
         if mass_ballots:
             hashes = [secrets.token_bytes(32) for _ in mass_ballots]
             await rounds.insert_tokens(
@@ -520,7 +525,7 @@ async def evaluation_round(
                 {"t": row.tenant_id, "r": row.id},
             )
             for ballot in mass_ballots:
-                await rounds.insert_ballot(tx, row, codes(ballot))
+                await rounds.count_ballot(tx, row, codes(ballot))
     return row
 
 

@@ -301,12 +301,29 @@ def upgrade() -> None:
             """
         )
 
+    op.execute(vote_functions_sql(app))
+    op.execute(
+        f"""
+        GRANT SELECT, INSERT, UPDATE ON evaluation_rounds, evaluation_ballot_tokens,
+          evaluation_assemblies, evaluation_objections, member_grades TO {app};
+        -- entries: the drafted roster loses members who left the branch before balloting
+        GRANT SELECT, INSERT, UPDATE, DELETE ON evaluation_entries TO {app};
+        GRANT SELECT, INSERT ON evaluation_participation TO {app};
+        GRANT SELECT, INSERT, UPDATE, DELETE ON evaluation_assembly_exclusions TO {app};
+        -- votes: written by voters, read only through evaluation_tally
+        GRANT INSERT ON evaluation_votes TO {app};
+        """
+    )
+
+
+def vote_functions_sql(app: str) -> str:
+    """The vote functions as this revision defines them (0015 replaces them and puts
+    them back on downgrade)."""
     # Counts of each grade per roster position, only for rounds whose balloting has
     # closed and that lie in the caller's scope. One statement for any number of rounds
     # (a county-wide close tallies 2,000 branches at once). Blanks are not stored, so
     # not counted here: the service derives them from the ballots cast.
-    op.execute(
-        f"""
+    return f"""
         CREATE FUNCTION evaluation_tally(round_ids bigint[])
         RETURNS TABLE (tenant_id bigint, round_id bigint, roster_position integer,
                        excellent integer, qualified integer, basic integer,
@@ -401,19 +418,6 @@ def upgrade() -> None:
         GRANT EXECUTE ON FUNCTION evaluation_tally(bigint[]), evaluation_seal(bigint[])
           TO {app};
         """
-    )
-    op.execute(
-        f"""
-        GRANT SELECT, INSERT, UPDATE ON evaluation_rounds, evaluation_ballot_tokens,
-          evaluation_assemblies, evaluation_objections, member_grades TO {app};
-        -- entries: the drafted roster loses members who left the branch before balloting
-        GRANT SELECT, INSERT, UPDATE, DELETE ON evaluation_entries TO {app};
-        GRANT SELECT, INSERT ON evaluation_participation TO {app};
-        GRANT SELECT, INSERT, UPDATE, DELETE ON evaluation_assembly_exclusions TO {app};
-        -- votes: written by voters, read only through evaluation_tally
-        GRANT INSERT ON evaluation_votes TO {app};
-        """
-    )
 
 
 def downgrade() -> None:

@@ -1,11 +1,12 @@
-"""Tables of democratic evaluation (民主评议党员); migrations/versions/0010 has the
-constraints, row-level security and the two SECURITY DEFINER functions
-(`evaluation_tally`, `evaluation_seal`).
+"""Tables of democratic evaluation (民主评议党员); migrations 0010 and 0015 have the
+constraints, row-level security and the SECURITY DEFINER functions
+(`evaluation_count_ballot`, `evaluation_tally`, `evaluation_seal`).
 
-`evaluation_votes` has no model on purpose: the application may only INSERT votes (a
-plain statement in the repository) and never reads them; counts come from
-`evaluation_tally`. Vote grade codes: 1 excellent, 2 qualified, 3 basic, 4 unqualified
-(`repository.BALLOT_CODES`; a blank, 0, is never stored)."""
+`evaluation_counts` (per round and roster position, how many ballots gave each grade)
+has no model on purpose: the application neither reads nor writes it; a ballot adds
+to it through `evaluation_count_ballot`, counts come from `evaluation_tally`. Grade
+codes: 1 excellent, 2 qualified, 3 basic, 4 unqualified (`repository.BALLOT_CODES`; a
+blank, 0, is never passed)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Statements of evaluation rounds (民主评议): rounds, the roster (entries), participation,
 ballots and ballot tokens. No authorization and no audit: the service decides.
 
-Votes (one row per graded candidate of a ballot, blanks not stored) are only ever
-INSERTed here (the application role cannot read them); counts come from the database
-function `evaluation_tally`, which refuses rounds whose balloting has not closed, and
-`evaluation_seal` rewrites a closing round's votes, participation and tokens
-(migrations/versions/0010).
+A ballot only ever adds to its round's per-position counters, through the database
+function `evaluation_count_ballot` (the application role can neither read nor write
+them); counts come from `evaluation_tally`, which refuses rounds whose balloting has
+not closed, and `evaluation_seal` rewrites a closing round's counters, participation
+and tokens (migrations 0010 and 0015).
 
 The roster is the entries table alone: an entry keeps the name and category it is
 graded under, and its member may have left the tenant since (组织关系转接 rewrites
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 
 from service.authz import ReadablePaths
-from service.db import Transaction
+from service.db import Transaction, bool_array, int_array
 from service.evaluations.models import EvaluationEntry, EvaluationRound
 from service.evaluations.rules import Grade
 from service.members.rules import ON_ROLLS
@@ -370,33 +370,34 @@ async def record_participation(tx: Transaction, round_row: Any, member_id: int) 
     return row is not None
 
 
-async def insert_ballot(
+async def count_ballot(
     tx: Transaction, round_row: Any, votes: Mapping[int, int] | Sequence[int]
 ) -> None:
-    """A ballot's votes, one row per graded candidate: the round, the position and the
-    grade code, nothing else (each row's key is random; no row names the ballot). The
-    ballot's blanks are not stored: they would name the voter (whose own position is
-    always blank). `votes`: {roster position: grade code}, or the codes in position
-    order with 0 for a blank. One statement for the whole ballot."""
+    """A ballot added to its round's counters (`evaluation_count_ballot`): one more for
+    the grade given at each graded position, nothing stored that stands for the ballot.
+    Blanks are not passed (the service derives them). `votes`: {roster position: grade
+    code}, or the codes in position order with 0 for a blank. Sent with the COMMIT:
+    the counter rows' locks are then held for one step on the server, so a round's
+    concurrent ballots do not queue behind each other's round trips; nothing later in
+    the transaction reads them (the application cannot; `close_rounds` sends what is
+    still queued before it closes, for a transaction that closes after its ballots)."""
     pairs = (
         sorted(votes.items())
         if isinstance(votes, Mapping)
         else [(i, code) for i, code in enumerate(votes, start=1)]
     )
     kept = [(position, code) for position, code in pairs if code]
-    if not kept:  # an all-blank ballot counts as cast (participation, token), no rows
+    if not kept:  # an all-blank ballot counts as cast (participation, token), no counts
         return
-    await tx.execute(
-        "INSERT INTO evaluation_votes (tenant_id, round_id, position, grade)"
-        " SELECT %(tenant)s, %(round)s, v.position, v.grade"
-        " FROM unnest(%(positions)s::int[], %(grades)s::smallint[]) AS v(position, grade)",
-        {
-            "tenant": round_row.tenant_id,
-            "round": round_row.id,
-            "positions": [p for p, _ in kept],
-            "grades": [g for _, g in kept],
-        },
+    statement = (
+        "SELECT evaluation_count_ballot(%(round)s, %(positions)s::int[], %(grades)s::smallint[])"
     )
+    params = {
+        "round": round_row.id,
+        "positions": [p for p, _ in kept],
+        "grades": [g for _, g in kept],
+    }
+    await tx.defer(statement, params)
 
 
 async def insert_tokens(
@@ -445,6 +446,14 @@ async def use_token(tx: Transaction, tenant_id: int, token_hash: bytes, round_id
 
 
 # --- closing ------------------------------------------------------------------------
+
+
+async def without_jit(tx: Transaction) -> None:
+    """No JIT compilation for the rest of the transaction. A county's close reads and
+    writes tens of thousands of entries in a few statements whose estimated cost passes
+    `jit_above_cost` by far, and compiling them took longer (0.5 s each, measured) than
+    running them plain."""
+    await tx.execute("SELECT set_config('jit', 'off', true)")
 
 
 async def turnout(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
@@ -516,19 +525,47 @@ async def closing_entries(tx: Transaction, round_ids: Sequence[int]) -> list[Any
     )
 
 
+COUNT_COLUMNS = ("excellent", "qualified", "basic", "unqualified")
+# Each count of `v` over their sum `t.n` in lowest terms: '4/5', '0/1', '1/1'.
+_SHARES = ", ".join(
+    f"'{k}', (v.{k} / gcd(v.{k}, t.n)) || '/' || (t.n / gcd(v.{k}, t.n))" for k in COUNT_COLUMNS
+)
+
+
 async def store_tallies(tx: Transaction, rows: dict[str, list[Any]]) -> None:
-    """Counts, shares and computed grades of many entries, one statement."""
+    """Counts, shares and computed grades of many entries, one statement. `rows`:
+    equal-length lists `ids`, the four counts, `blank`, `graded` (whether the entry has
+    shares: it has ballots and is not excused), `grade` and `rule` (text).
+
+    What goes over the wire is integers: grades and rules as indexes into their few
+    distinct values, and the shares computed here from the counts (each count over
+    their sum in lowest terms, "n/d", as `rules.Tally.shares` gives them): quoting
+    40,000 entries' text client-side cost more than the update costs the server."""
+    grades = sorted(set(rows["grade"]))
+    rules = sorted(set(rows["rule"]))
+    grade_at = {g: n for n, g in enumerate(grades, start=1)}
+    rule_at = {r: n for n, r in enumerate(rules, start=1)}
     await tx.execute(
-        """
+        f"""
         UPDATE evaluation_entries e SET excellent = v.excellent, qualified = v.qualified,
           basic = v.basic, unqualified = v.unqualified, blank = v.blank,
-          shares = v.shares, computed_grade = v.grade, computed_rule = v.rule,
+          shares = CASE WHEN v.graded THEN jsonb_build_object({_SHARES}) END,
+          computed_grade = (%(grades)s::text[])[v.grade],
+          computed_rule = (%(rules)s::text[])[v.rule],
           version = e.version + 1
         FROM unnest(%(ids)s::bigint[], %(excellent)s::int[], %(qualified)s::int[],
                     %(basic)s::int[], %(unqualified)s::int[], %(blank)s::int[],
-                    %(shares)s::jsonb[], %(grade)s::text[], %(rule)s::text[])
-             AS v(id, excellent, qualified, basic, unqualified, blank, shares, grade, rule)
+                    %(graded)s::bool[], %(grade)s::int[], %(rule)s::int[])
+             AS v(id, excellent, qualified, basic, unqualified, blank, graded, grade, rule),
+          LATERAL (SELECT v.excellent + v.qualified + v.basic + v.unqualified AS n) t
         WHERE e.id = v.id
         """,
-        rows,
+        {
+            **{k: int_array(rows[k]) for k in ("ids", *COUNT_COLUMNS, "blank")},
+            "graded": bool_array(rows["graded"]),
+            "grade": int_array(grade_at[g] for g in rows["grade"]),
+            "rule": int_array(rule_at[r] for r in rows["rule"]),
+            "grades": grades,
+            "rules": rules,
+        },
     )

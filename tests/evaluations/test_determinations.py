@@ -233,7 +233,7 @@ async def tallied(
                 if e.member_id in mine:
                     codes[e.position - 1] = rounds.BALLOT_CODES[Grade(mine[e.member_id])]
             assert await rounds.record_participation(tx, row, voter.member_id)
-            await rounds.insert_ballot(tx, row, codes)
+            await rounds.count_ballot(tx, row, codes)
         row = await advance_round(tx, op, round_id=row.id, expected_stage=Stage.BALLOTING)
         return row, await rounds.roster(tx, row)
 

@@ -59,6 +59,8 @@ ROUNDS = """query($u: ID, $y: Int, $s: EvaluationStage) {
 MINE = """{ myEvaluations { nodes { name selfEvaluation computedGrade finalGrade
   round { title } } } }"""
 YEAR = date.today().year
+# Votes a round's counters hold (ballots' graded positions; blanks are not counted).
+VOTES_COUNTED = "coalesce(sum(excellent + qualified + basic + unqualified), 0)"
 
 
 @dataclass
@@ -350,9 +352,9 @@ async def test_ballot_rules_and_one_ballot_among_twenty_sent_at_once(
     assert len(accepted) == 1, answers
     assert all(error_codes(a) == ["ALREADY_VOTED"] for a in answers if a not in accepted)
     local = _local(rid)
-    # One ballot: its two votes (the blanks are not stored), one participation row.
+    # One ballot: its two votes counted (the blanks are not), one participation row.
     assert owner_conn.execute(
-        "SELECT (SELECT count(*) FROM evaluation_votes WHERE round_id = %(r)s),"
+        f"SELECT (SELECT {VOTES_COUNTED} FROM evaluation_counts WHERE round_id = %(r)s),"
         " (SELECT count(*) FROM evaluation_participation WHERE round_id = %(r)s),"
         " (SELECT count(*) FROM audit_events WHERE action = 'evaluation.ballot_cast'"
         "  AND object_id = %(s)s AND details = '{}'::jsonb)",
@@ -378,12 +380,20 @@ async def test_no_counts_before_balloting_closes(
         assert all(
             e["counts"] is None and e["computedGrade"] is None for e in node["entries"]["nodes"]
         )
-    # The application role cannot read ballots, nor tally an open round.
+    # The application role can neither read nor touch the counters, nor tally an open
+    # round; it can only add a ballot to a balloting round through the function.
     tenant = branch.unit.tenant_id
-    with pytest.raises(errors.InsufficientPrivilege):
-        with app_conn.transaction():
-            app_conn.execute(f"SET LOCAL app.tenant_ids = '{int(tenant)}'")
-            app_conn.execute("SELECT position, grade FROM evaluation_votes").fetchall()
+    for statement in (
+        "SELECT position, excellent FROM evaluation_counts",
+        "UPDATE evaluation_counts SET excellent = 0",
+        "DELETE FROM evaluation_counts",
+        "INSERT INTO evaluation_counts (tenant_id, round_id, position)"
+        f" VALUES ({int(tenant)}, 1, 1)",
+    ):
+        with pytest.raises(errors.InsufficientPrivilege):
+            with app_conn.transaction():
+                app_conn.execute(f"SET LOCAL app.tenant_ids = '{int(tenant)}'")
+                app_conn.execute(statement)
     with pytest.raises(errors.InsufficientPrivilege, match="not closed"):
         with app_conn.transaction():
             app_conn.execute(f"SET LOCAL app.tenant_ids = '{int(tenant)}'")
@@ -461,7 +471,7 @@ async def test_ballot_tokens_once_hashed_single_use_same_refusal(
     assert sum("errors" not in a for a in answers) == 1
     # Two ballots of two votes each, two tokens used.
     assert owner_conn.execute(
-        "SELECT (SELECT count(*) FROM evaluation_votes WHERE round_id = %(r)s),"
+        f"SELECT (SELECT {VOTES_COUNTED} FROM evaluation_counts WHERE round_id = %(r)s),"
         " (SELECT count(*) FROM evaluation_ballot_tokens WHERE round_id = %(r)s AND used)",
         {"r": _local(rid)},
     ).fetchone() == (4, 2)
@@ -592,12 +602,12 @@ async def test_small_branch_shows_grades_never_counts(
 async def test_after_close_no_row_links_a_ballot_to_its_voter(
     client: httpx.AsyncClient, state: AppState, world: World, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    """Ballots cast over HTTP in separate transactions. A ballot is stored as single
-    votes: a row has only the round, a random key, a position and a grade (no ballot
-    key, no blank: a whole ballot's blank at its voter's own position would name the
-    voter), and no two rows share anything that groups them into a ballot. After the
-    close every vote, participation and token row of the round carries the closing
-    transaction's xmin and the votes lie in vote_key order; the blanks are derived."""
+    """Ballots cast over HTTP in separate transactions. No row stands for a ballot: a
+    ballot adds one to its grade's counter at each position it grades (the round, the
+    position, four counts; no ballot key, no voter, no time, no blank: a ballot's blank
+    at its voter's own position would name the voter). After the close every counter,
+    participation and token row of the round carries the closing transaction's xmin
+    and the counters lie in position order; the blanks are derived."""
     branch = await _branch(state, world, 5)
     rid = await _to_balloting(client, branch)
     sec = await _token(client, branch, branch.secretary)
@@ -610,37 +620,42 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
     )
     local = _local(rid)
     before = owner_conn.execute(
-        "SELECT count(*), count(DISTINCT xmin::text) FROM evaluation_votes WHERE round_id = %s",
+        f"SELECT count(*), {VOTES_COUNTED}, count(DISTINCT xmin::text)"
+        " FROM evaluation_counts WHERE round_id = %s",
         (local,),
     ).fetchone()
-    # 5 ballots of 4 votes and one of 1; one transaction per voter: what the seal erases.
-    assert before == (21, 6)
+    # 5 ballots of 4 votes and one of 1 on 5 counters; each counter last written by a
+    # voter's transaction (the last ballot touching it): what the seal erases.
+    assert before is not None and before[:2] == (5, 21) and before[2] > 1
     assert "errors" not in await _advance(client, sec, rid, "BALLOTING")
 
     columns = owner_conn.execute(
         "SELECT column_name FROM information_schema.columns"
-        " WHERE table_name = 'evaluation_votes' ORDER BY ordinal_position"
+        " WHERE table_name = 'evaluation_counts' ORDER BY ordinal_position"
     ).fetchall()
-    assert [c[0] for c in columns] == ["tenant_id", "round_id", "vote_key", "position", "grade"]
+    assert [c[0] for c in columns] == [
+        "tenant_id",
+        "round_id",
+        "position",
+        "excellent",
+        "qualified",
+        "basic",
+        "unqualified",
+    ]
     assert not owner_conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'evaluation_ballots'"
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_name IN ('evaluation_ballots', 'evaluation_votes')"
     ).fetchone()[0]
-    # Nothing a row holds besides its position and grade is shared with another row of
-    # the round: every key is its own, no blank is stored (every position a voter left
-    # blank, their own included, is simply absent).
-    keys = owner_conn.execute(
-        "SELECT count(*), count(DISTINCT vote_key), count(*) FILTER (WHERE grade = 0),"
-        " count(DISTINCT (tenant_id, round_id)) FROM evaluation_votes WHERE round_id = %s",
-        (local,),
-    ).fetchone()
-    assert keys == (21, 21, 0, 1)
+    # Every counter carries the close's transaction id, none a voter's (each ballot's
+    # audit event, like its participation row, carries the voter's).
     xmins = owner_conn.execute(
-        "SELECT xmin::text FROM evaluation_votes WHERE round_id = %(r)s"
-        " UNION SELECT xmin::text FROM evaluation_participation WHERE round_id = %(r)s"
-        " UNION SELECT xmin::text FROM evaluation_ballot_tokens WHERE round_id = %(r)s",
-        {"r": local},
+        "SELECT DISTINCT xmin::text FROM evaluation_counts WHERE round_id = %s", (local,)
     ).fetchall()
-    assert len(xmins) == 1
+    closed = owner_conn.execute(
+        "SELECT xmin::text FROM audit_events WHERE action = 'evaluation.close' AND object_id = %s",
+        (str(local),),
+    ).fetchall()
+    assert xmins == closed and len(xmins) == 1
     voted = owner_conn.execute(
         "SELECT DISTINCT xmin::text FROM audit_events WHERE action = 'evaluation.ballot_cast'"
         " AND object_id = %s",
@@ -648,9 +663,9 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
     ).fetchall()
     assert len(voted) == 6 and xmins[0] not in voted
     by_ctid = owner_conn.execute(
-        "SELECT vote_key FROM evaluation_votes WHERE round_id = %s ORDER BY ctid", (local,)
+        "SELECT position FROM evaluation_counts WHERE round_id = %s ORDER BY ctid", (local,)
     ).fetchall()
-    assert by_ctid == sorted(by_ctid) and len(by_ctid) == 21
+    assert by_ctid == [(n,) for n in range(1, 6)]
     # Blanks: 6 ballots, less the member's own (all five voted), less the votes given.
     # M0: 4 members' votes and the mass representative's; M1-M4: the 4 other members'.
     counts = owner_conn.execute(
@@ -660,7 +675,8 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
     ).fetchall()
     assert counts == [(1, 4, 1, 0)] + [(n, 4, 0, 1) for n in range(2, 6)]
     expired = owner_conn.execute(
-        "SELECT bool_and(expires_at <= now()) FROM evaluation_ballot_tokens WHERE round_id = %s",
+        "SELECT bool_and(expires_at <= now()) FROM evaluation_ballot_tokens"
+        " WHERE round_id = %s AND NOT used",
         (local,),
     ).fetchone()
     assert expired == (True,)

@@ -49,17 +49,17 @@ def tenant_tables(owner_conn: psycopg.Connection[Any]) -> list[str]:
     return tables
 
 
-# Tables the application may write but never read: what a ballot said (its single
-# votes) is counted only by the definer function `evaluation_tally`, after balloting
-# closed (migration 0010).
-WRITE_ONLY = frozenset({"evaluation_votes"})
+# Tables the application may not read: what ballots said (the per-position counters)
+# is added to only by the definer function `evaluation_count_ballot` and read only by
+# `evaluation_tally`, after balloting closed (migrations 0010, 0015).
+UNREADABLE = frozenset({"evaluation_counts"})
 
 
 def readable_tables(
     owner_conn: psycopg.Connection[Any], app_conn: psycopg.Connection[Any]
 ) -> list[str]:
     """The tenant tables the application role may read; the others are exactly
-    `WRITE_ONLY`, and reading one is refused outright."""
+    `UNREADABLE`, and reading one is refused outright."""
     tables = tenant_tables(owner_conn)
     role = app_conn.execute("SELECT current_user").fetchone()
     assert role is not None
@@ -70,7 +70,7 @@ def readable_tables(
             "SELECT has_table_privilege(%s, %s, 'SELECT')", (role[0], t)
         ).fetchone()[0]  # type: ignore[index]
     }
-    assert unreadable == WRITE_ONLY, unreadable
+    assert unreadable == UNREADABLE, unreadable
     for table in sorted(unreadable):
         with pytest.raises(errors.InsufficientPrivilege), app_conn.transaction():
             count(app_conn, table)
