@@ -13,6 +13,7 @@ from service.auth.service import operator_principal, register_account
 from service.authz.roles import ROLE_LABELS, Role
 from service.authz.service import assign_role
 from service.db import Transaction
+from service.demo_cases import load_demo_cases
 from service.demo_evaluations import load_demo_evaluations
 from service.demo_ledger import load_demo_ledger
 from service.tenants import repository as units
@@ -139,6 +140,7 @@ async def load_demo(tx: Transaction, progress: Callable[[str], None] = print) ->
             tx, principal, all_branches, member_account_id=member_account_id, progress=progress
         )
         await load_demo_evaluations(tx, principal, progress=progress)
+        await load_demo_cases(tx, principal, progress=progress)
     else:
         progress("  演示数据已存在，跳过")
     names = [login.username for login in demo_logins()]

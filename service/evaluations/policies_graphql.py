@@ -85,6 +85,9 @@ class GradingPolicy:
         description="评议结果经党(工)委审批后再报县委组织部审批（默认否）"
     )
     step_days: int = strawberry.field(description="每级审批期限（天，默认 7）")
+    correction_months: int = strawberry.field(
+        description="不合格党员限期改正的期限（月，默认 6，最多 12）"
+    )
 
     @classmethod
     def of(cls, policy: rules.GradingPolicy) -> GradingPolicy:
@@ -294,6 +297,7 @@ class GradingPolicyInput:
     period_months: int | None = None
     route_to_county: bool | None = None
     step_days: int | None = None
+    correction_months: int | None = None
 
 
 _VALUE_FIELDS = tuple(f for f in rules.FIELD_LABELS)

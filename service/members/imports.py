@@ -436,7 +436,8 @@ WITH incoming AS (
     r.joined_on, r.confirmed_on, r.category, r.is_mobile, r.mobile_location, %(today)s
   FROM incoming r JOIN org_units b ON b.tenant_id = %(tenant)s AND b.id = r.branch_id
   ORDER BY r.id
-  ON CONFLICT (tenant_id, id_number_hmac) DO NOTHING
+  -- the key is per generation since 0013 (re-admission); a new row is generation 0
+  ON CONFLICT (tenant_id, id_number_hmac, generation) DO NOTHING
   RETURNING tenant_id, id, branch_id
 ), history AS (
   INSERT INTO member_history (tenant_id, member_id, kind, effective_on, details, actor)

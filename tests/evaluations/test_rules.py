@@ -354,6 +354,8 @@ def test_gap_only_for_warned_members_is_found() -> None:
         ({"period_months": 3}, "评议周期"),
         ({"secrecy_threshold": 0}, "保密人数"),
         ({"step_days": 0}, "审批期限"),
+        ({"correction_months": 0}, "限期改正期限"),
+        ({"correction_months": 13}, "限期改正期限"),
     ],
 )
 def test_out_of_range_values_are_refused(change: dict[str, object], word: str) -> None:

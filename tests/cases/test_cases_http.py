@@ -1,0 +1,799 @@
+"""Disposal cases over HTTP: the whole procedure end to end (an unqualified member
+through talk, education, a correction that fails, persuasion refused, removal approved
+by the tenant committee; a voluntary withdrawal filed with the county), role scoping,
+double handling, out-of-order moves and a race of 20 deciders on one step."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import zipfile
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from service.app import AppState
+from service.auth.service import operator_principal
+from service.authz.roles import Role
+from service.cases import service as cases_service
+from service.cases.rules import CaseOrigin, correction_deadline
+from service.clock import business_today
+from service.members.service import link_account
+from service.schema.ids import from_global_id, to_global_id
+from tests import factories
+from tests.support import World, build_world, error_codes, gql, login
+
+OPEN = """mutation($i: OpenDisposalCaseInput!) { openDisposalCase(input: $i) {
+  case { id stage origin openedOn filingRequestId } } }"""
+CASE = """query($id: ID!) { disposalCase(id: $id) { id stage disposal result correctionFailed
+  persuasionRefused correctionDeadline memberName
+  records(first: 100) { nodes { kind occurredOn people body data } }
+  educators { name } educationSessions { heldOn summary } missedWeeks { startsOn endsOn } } }"""
+INBOX = (
+    """{ approvalInbox(first: 100) { nodes { id state request { id digest subjectId kind } } } }"""
+)
+DECIDE = """mutation($i: DecideApprovalStepInput!) { decideApprovalStep(input: $i) {
+  step { id state } } }"""
+INVESTIGATE = """mutation($i: CaseInvestigationInput!) { recordCaseInvestigation(input: $i) {
+  case { stage } } }"""
+TALK = (
+    """mutation($i: CaseTalkInput!) { recordCaseTalk(input: $i) { case { stage wantsToStay } } }"""
+)
+EDUCATORS = """mutation($i: AssignCaseEducatorsInput!) { assignCaseEducators(input: $i) {
+  case { stage educationStartedOn } } }"""
+SESSION = """mutation($i: EducationSessionInput!) { logEducationSession(input: $i) {
+  session { heldOn } } }"""
+REEVAL = """mutation($i: CaseReEvaluationInput!) { recordCaseReEvaluation(input: $i) {
+  case { stage } } }"""
+PROPOSE = """mutation($i: ProposeCaseDisposalInput!) { proposeCaseDisposal(input: $i) {
+  case { stage disposal correctionMonths } } }"""
+PRE_REVIEW = """mutation($i: CasePreReviewInput!) { recordCasePreReview(input: $i) {
+  case { stage committeePreReviewed countyPreReviewed } } }"""
+ASSEMBLY = """mutation($i: CaseAssemblyInput!) { recordCaseAssembly(input: $i) {
+  case { stage } } }"""
+SUBMIT = (
+    """mutation($c: ID!) { submitCaseDisposal(caseId: $c) { case { stage approvalRequestId } } }"""
+)
+CORRECTION = """mutation($i: CorrectionReviewInput!) { recordCorrectionReview(input: $i) {
+  case { stage correctionFailed disposal } } }"""
+PERSUASION = """mutation($i: PersuasionAnswerInput!) { recordPersuasionAnswer(input: $i) {
+  case { stage disposal persuasionRefused } } }"""
+NOTE = """mutation($i: CaseNoteInput!) { recordCaseNote(input: $i) { record { kind } } }"""
+STATEMENT = """mutation($c: ID!, $k: CaseStatementKind!, $t: String!) {
+  fileCaseStatement(caseId: $c, kind: $k, text: $t) { record { kind body } } }"""
+LIST = """query($b: ID, $s: CaseStage) { disposalCases(branchId: $b, stage: $s, first: 50) {
+  nodes { id stage } } }"""
+MINE = """{ myCases(first: 10) { nodes { id stage } } educatorCases(first: 10) { nodes { id } } }"""
+CANDIDATES = """query($b: ID!) { caseCandidates(branchId: $b) { memberId origin } }"""
+
+
+async def ok(client: httpx.AsyncClient, token: str, query: str, **variables: Any) -> Any:
+    body = await gql(client, token, query, variables)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def refused(
+    client: httpx.AsyncClient, token: str, query: str, code: str, **variables: Any
+) -> None:
+    body = await gql(client, token, query, variables)
+    assert code in error_codes(body), body
+
+
+async def decide(
+    client: httpx.AsyncClient, token: str, case_id: str, decision: str = "APPROVE"
+) -> None:
+    """Decide the case's pending step in the decider's inbox."""
+    inbox = await ok(client, token, INBOX)
+    steps = [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == case_id]
+    assert len(steps) == 1, inbox
+    step = steps[0]
+    reason = None if decision == "APPROVE" else "理由"
+    await ok(
+        client,
+        token,
+        DECIDE,
+        i={
+            "stepId": step["id"],
+            "decision": decision,
+            "reason": reason,
+            "digest": step["request"]["digest"],
+        },
+    )
+
+
+async def stage_of(client: httpx.AsyncClient, token: str, case_id: str) -> dict[str, Any]:
+    return dict((await ok(client, token, CASE, id=case_id))["disposalCase"])
+
+
+async def people(state: AppState, world: World) -> dict[str, Any]:
+    """Two educators (full members of a1 with member accounts) and memA1's account."""
+    made: dict[str, Any] = {}
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
+        for who in ("ed1", "ed2"):
+            member = await factories.member(tx, op, branch=world.units["a1"], name=f"{who}同志")
+            account = await factories.account(
+                tx,
+                op,
+                home=world.units["a1"],
+                username=world.user(who),
+                display_name=who,
+                role=Role.MEMBER,
+            )
+            await link_account(tx, op, member_id=member.id, account_id=account.id)
+            made[who] = member
+    return made
+
+
+async def tokens(client: httpx.AsyncClient, world: World, *names: str) -> dict[str, str]:
+    return {n: await login(client, world.user(n)) for n in names}
+
+
+def member_status(world: World, owner_conn: Any, who: str) -> tuple[Any, ...]:
+    row = owner_conn.execute(
+        "SELECT status, left_by, left_on FROM members WHERE id = %s", (world.members[who].id,)
+    ).fetchone()
+    return tuple(row)
+
+
+async def test_unqualified_member_correction_fails_persuasion_refused_removal(
+    client: httpx.AsyncClient, state: AppState, world: World, owner_conn: Any
+) -> None:
+    eds = await people(state, world)
+    t = await tokens(client, world, "bsA1", "secA", "county", "memA1", "ed1", "ed2", "secB")
+    today = business_today(datetime.now(UTC))
+    day = lambda n: (today - timedelta(days=n)).isoformat()  # noqa: E731
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "UNQUALIFIED_GRADE",
+            "facts": "2025 年度民主评议被评为不合格",
+            "notSanctionedStatement": "本案不涉及已受党纪处分的问题",
+            "openedOn": day(30),
+        },
+    )
+    case = opened["openDisposalCase"]["case"]
+    cid = case["id"]
+    assert case["stage"] == "OPENED" and case["filingRequestId"]
+    # nothing can be recorded before the committee takes the advance filing
+    await refused(
+        client,
+        t["bsA1"],
+        INVESTIGATE,
+        "CASE_STAGE_INVALID",
+        i={"caseId": cid, "investigators": ["张三"], "findings": "调查"},
+    )
+    # the other township sees nothing of it
+    await refused(client, t["secB"], CASE, "NOT_FOUND", id=cid)
+    assert (await ok(client, t["secB"], LIST))["disposalCases"]["nodes"] == []
+    await decide(client, t["secA"], cid)
+    assert (await stage_of(client, t["bsA1"], cid))["stage"] == "FILED"
+
+    await ok(
+        client,
+        t["bsA1"],
+        INVESTIGATE,
+        i={
+            "caseId": cid,
+            "occurredOn": day(29),
+            "investigators": ["张三", "李四"],
+            "findings": "查实长期不参加组织生活",
+        },
+    )
+    await refused(
+        client,
+        t["bsA1"],
+        TALK,
+        "TALKERS_INVALID",
+        i={"caseId": cid, "talkers": ["张三"], "summary": "谈话", "response": "HEARD"},
+    )
+    talked = await ok(
+        client,
+        t["bsA1"],
+        TALK,
+        i={
+            "caseId": cid,
+            "occurredOn": day(28),
+            "talkers": ["张三", "李四"],
+            "summary": "告知调查结论和拟处置意见",
+            "response": "HEARD",
+            "memberStatement": "愿意改正",
+            "wantsToStay": True,
+        },
+    )
+    assert talked["recordCaseTalk"]["case"] == {"stage": "TALKED", "wantsToStay": True}
+    await refused(
+        client,
+        t["bsA1"],
+        EDUCATORS,
+        "EDUCATORS_INVALID",
+        i={
+            "caseId": cid,
+            "educatorMemberIds": [world.member_gid("memA1"), to_global_id("Member", eds["ed1"].id)],
+        },
+    )
+    await ok(
+        client,
+        t["bsA1"],
+        EDUCATORS,
+        i={
+            "caseId": cid,
+            "educatorMemberIds": [to_global_id("Member", eds[e].id) for e in ("ed1", "ed2")],
+            "assignedOn": day(21),
+        },
+    )
+    # the educators see their case and log sessions; week 2 has none
+    assert [c["id"] for c in (await ok(client, t["ed1"], MINE))["educatorCases"]["nodes"]] == [cid]
+    assert (await ok(client, t["ed1"], LIST))["disposalCases"]["nodes"] == []
+    await ok(client, t["ed1"], SESSION, i={"caseId": cid, "heldOn": day(20), "summary": "谈心谈话"})
+    await ok(client, t["ed2"], SESSION, i={"caseId": cid, "heldOn": day(6), "summary": "学习党章"})
+    await refused(client, t["memA1"], SESSION, "FORBIDDEN", i={"caseId": cid, "summary": "自己写"})
+    listed = await ok(
+        client,
+        t["ed1"],
+        "{ educatorCases(first: 5) { nodes { records(first: 50) { nodes { kind } }"
+        " educationSessions { heldOn } missedWeeks { startsOn } } } }",
+    )
+    [mine] = listed["educatorCases"]["nodes"]
+    assert len(mine["educationSessions"]) == 2 and len(mine["missedWeeks"]) == 1
+    assert "TALK" in [r["kind"] for r in mine["records"]["nodes"]]
+    seen = await stage_of(client, t["ed1"], cid)
+    assert seen["missedWeeks"] == [{"startsOn": day(14), "endsOn": day(8)}]
+    assert len(seen["educationSessions"]) == 2
+
+    # the member sees their own case and files a statement
+    assert [c["id"] for c in (await ok(client, t["memA1"], MINE))["myCases"]["nodes"]] == [cid]
+    await ok(client, t["memA1"], STATEMENT, c=cid, k="STATEMENT", t="我会认真改正")
+    await refused(client, t["ed1"], STATEMENT, "FORBIDDEN", c=cid, k="APPEAL", t="x")
+
+    await ok(
+        client,
+        t["bsA1"],
+        REEVAL,
+        i={
+            "caseId": cid,
+            "participants": ["全体党员"],
+            "summary": "再次评议",
+            "massRepresentatives": 3,
+        },
+    )
+    await refused(
+        client,
+        t["bsA1"],
+        PROPOSE,
+        "DISPOSAL_UNFIT",
+        i={"caseId": cid, "disposal": "REMOVAL", "reasons": "除名"},
+    )
+    proposed = await ok(
+        client,
+        t["bsA1"],
+        PROPOSE,
+        i={"caseId": cid, "disposal": "CORRECTION", "reasons": "本人愿意改正"},
+    )
+    assert proposed["proposeCaseDisposal"]["case"]["correctionMonths"] == 6
+
+    async def through_assembly_and_approval(county: bool) -> None:
+        await ok(
+            client, t["secA"], PRE_REVIEW, i={"caseId": cid, "agreed": True, "opinion": "同意"}
+        )
+        if county:
+            assert (await stage_of(client, t["bsA1"], cid))["stage"] == "PROPOSED"
+            await ok(
+                client,
+                t["county"],
+                PRE_REVIEW,
+                i={"caseId": cid, "agreed": True, "opinion": "书面同意"},
+            )
+        assert (await stage_of(client, t["bsA1"], cid))["stage"] == "PRE_REVIEWED"
+        await refused(
+            client,
+            t["bsA1"],
+            ASSEMBLY,
+            "ASSEMBLY_NO_QUORUM",
+            i={
+                "caseId": cid,
+                "expectedVoters": 10,
+                "present": 5,
+                "votesFor": 5,
+                "votesAgainst": 0,
+                "votesAbstain": 0,
+            },
+        )
+        await ok(
+            client,
+            t["bsA1"],
+            ASSEMBLY,
+            i={
+                "caseId": cid,
+                "expectedVoters": 10,
+                "present": 8,
+                "votesFor": 7,
+                "votesAgainst": 1,
+                "votesAbstain": 0,
+                "defence": "本人申辩",
+                "exclusions": [
+                    {"memberId": world.member_gid("otherA1"), "reason": "abroad_six_months"}
+                ],
+            },
+        )
+        await ok(client, t["bsA1"], SUBMIT, c=cid)
+        await decide(client, t["secA"], cid)
+
+    await through_assembly_and_approval(county=False)
+    seen = await stage_of(client, t["bsA1"], cid)
+    assert seen["stage"] == "CORRECTING"
+    assert seen["correctionDeadline"] is not None
+    assert member_status(world, owner_conn, "memA1")[0] == "correcting"
+
+    failed = await ok(
+        client, t["bsA1"], CORRECTION, i={"caseId": cid, "corrected": False, "finding": "未改正"}
+    )
+    assert failed["recordCorrectionReview"]["case"] == {
+        "stage": "RE_EVALUATED",
+        "correctionFailed": True,
+        "disposal": None,
+    }
+    await refused(
+        client,
+        t["bsA1"],
+        PROPOSE,
+        "DISPOSAL_UNFIT",
+        i={"caseId": cid, "disposal": "CORRECTION", "reasons": "再给一次机会"},
+    )
+    await ok(
+        client, t["bsA1"], PROPOSE, i={"caseId": cid, "disposal": "PERSUASION", "reasons": "劝退"}
+    )
+    await through_assembly_and_approval(county=True)
+    assert (await stage_of(client, t["bsA1"], cid))["stage"] == "PERSUADING"
+
+    refusedp = await ok(
+        client, t["bsA1"], PERSUASION, i={"caseId": cid, "accepted": False, "note": "拒不退党"}
+    )
+    assert refusedp["recordPersuasionAnswer"]["case"] == {
+        "stage": "PROPOSED",
+        "disposal": "REMOVAL",
+        "persuasionRefused": True,
+    }
+    await through_assembly_and_approval(county=True)
+    seen = await stage_of(client, t["bsA1"], cid)
+    assert (seen["stage"], seen["result"]) == ("CLOSED", "REMOVED")
+    status, left_by, left_on = member_status(world, owner_conn, "memA1")
+    assert (status, left_by) == ("removed", "removal") and left_on == today
+
+    await ok(
+        client, t["bsA1"], NOTE, i={"caseId": cid, "kind": "DECISION_TOLD", "text": "已告知本人"}
+    )
+    await ok(client, t["bsA1"], NOTE, i={"caseId": cid, "kind": "FOLLOW_UP", "text": "跟踪帮教"})
+    # a closed case stays readable, by the county too; the member (still holding the
+    # account) appeals, and the superior sees it beside the case
+    await ok(client, t["memA1"], STATEMENT, c=cid, k="APPEAL", t="我不服，提出申诉")
+    kinds = [r["kind"] for r in (await stage_of(client, t["county"], cid))["records"]["nodes"]]
+    assert kinds[0] == "OPENING" and kinds[-1] == "APPEAL"
+    for kind in (
+        "FILING",
+        "INVESTIGATION",
+        "TALK",
+        "EDUCATION_ASSIGNED",
+        "RE_EVALUATION",
+        "PROPOSAL",
+        "PRE_REVIEW",
+        "ASSEMBLY",
+        "APPROVAL",
+        "CORRECTION_REVIEW",
+        "PERSUASION_ANSWER",
+        "STATEMENT",
+        "DECISION_TOLD",
+        "FOLLOW_UP",
+    ):
+        assert kind in kinds, kind
+    assert kinds.count("APPROVAL") == 3 and kinds.count("ASSEMBLY") == 3
+
+    # --- the archive (cases-periphery's exportCaseArchive): one zip the county keeps ---
+    exported = await ok(
+        client,
+        t["county"],
+        """mutation($i: ExportCaseArchiveInput!) { exportCaseArchive(input: $i) {
+          sha256 fileCount final archivedNow contentBase64 } }""",
+        i={"caseId": cid},
+    )
+    bundle = exported["exportCaseArchive"]
+    assert bundle["final"] and bundle["archivedNow"] and bundle["fileCount"] >= 1
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(bundle["contentBase64"]))) as z:
+        names = z.namelist()
+        assert "manifest.json" in names
+        summary = next(n for n in names if n.startswith("summary"))
+        text = z.read(summary).decode("utf-8")
+    assert "除名" in text and "劝退" in text and "限期改正" in text
+    data = await _archive_data(state, cid)
+    assert len(data.approval_requests) == 4  # the filing and three disposals
+
+    # every step audited
+    actions = {
+        r[0]
+        for r in owner_conn.execute(
+            "SELECT action FROM audit_events WHERE object_type = 'DisposalCase' AND object_id = %s",
+            (str(from_global_id(cid, "DisposalCase")[1]),),
+        ).fetchall()
+    }
+    assert {"case.open", "case.talk", "case.approved", "case.persuasion_refused"} <= actions
+
+
+async def _archive_data(state: AppState, cid: str) -> Any:
+    """The archive read cases-core offers (`case_for_archive`): every record and request."""
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
+        return await cases_service.case_for_archive(
+            tx, op, case_id=from_global_id(cid, "DisposalCase")[1]
+        )
+
+
+async def test_voluntary_withdrawal_is_filed_with_the_county(
+    client: httpx.AsyncClient, world: World, owner_conn: Any
+) -> None:
+    t = await tokens(client, world, "bsA1", "secA", "county")
+    # otherA1 has a sanction: a case about conduct is refused (no double handling)...
+    body = {
+        "memberId": world.member_gid("otherA1"),
+        "origin": "UNQUALIFIED_GRADE",
+        "facts": "不合格",
+        "notSanctionedStatement": "不涉及",
+    }
+    await refused(client, t["bsA1"], OPEN, "ALREADY_SANCTIONED", i=body)
+    await refused(
+        client,
+        t["bsA1"],
+        OPEN,
+        "NOT_SANCTIONED_STATEMENT_MISSING",
+        i=body | {"notSanctionedStatement": " "},
+    )
+    # ...but their own application to withdraw is not a handling of conduct
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i=body | {"origin": "WITHDRAWAL_APPLICATION", "facts": "本人申请退党"},
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    await refused(
+        client, t["bsA1"], OPEN, "CASE_ALREADY_OPEN", i=body | {"origin": "WITHDRAWAL_APPLICATION"}
+    )
+    await decide(client, t["secA"], cid)
+    await ok(
+        client,
+        t["bsA1"],
+        PROPOSE,
+        i={"caseId": cid, "disposal": "WITHDRAWAL", "reasons": "本人申请"},
+    )
+    await refused(
+        client,
+        t["county"],
+        PRE_REVIEW,
+        "PRE_REVIEW_DONE",
+        i={"caseId": cid, "agreed": True, "opinion": "无须"},
+    )
+    await ok(client, t["secA"], PRE_REVIEW, i={"caseId": cid, "agreed": True, "opinion": "同意"})
+    await ok(
+        client,
+        t["bsA1"],
+        ASSEMBLY,
+        i={
+            "caseId": cid,
+            "expectedVoters": 3,
+            "present": 3,
+            "votesFor": 2,
+            "votesAgainst": 1,
+            "votesAbstain": 0,
+        },
+    )
+    await ok(client, t["bsA1"], SUBMIT, c=cid)
+    inbox = await ok(client, t["secA"], INBOX)
+    kinds = {
+        s["request"]["kind"]
+        for s in inbox["approvalInbox"]["nodes"]
+        if s["request"]["subjectId"] == cid
+    }
+    assert kinds == {"CASE_FILING"}
+    await decide(client, t["secA"], cid)
+    assert (await stage_of(client, t["bsA1"], cid))["stage"] == "IN_APPROVAL"
+    await decide(client, t["county"], cid)
+    seen = await stage_of(client, t["bsA1"], cid)
+    assert (seen["stage"], seen["result"]) == ("CLOSED", "WITHDREW")
+    assert member_status(world, owner_conn, "otherA1")[:2] == ("withdrew", "withdrawal")
+
+
+async def test_a_failed_assembly_and_a_rejection_return_the_case_to_the_branch(
+    client: httpx.AsyncClient, world: World, owner_conn: Any
+) -> None:
+    t = await tokens(client, world, "bsA1", "secA")
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "LAPSE_FLAG",
+            "facts": "连续六个月不参加组织生活、不交纳党费",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    await decide(client, t["secA"], cid)
+    await ok(
+        client,
+        t["bsA1"],
+        INVESTIGATE,
+        i={"caseId": cid, "investigators": ["甲"], "findings": "属实"},
+    )
+    await ok(
+        client,
+        t["bsA1"],
+        TALK,
+        i={
+            "caseId": cid,
+            "talkers": ["甲", "乙"],
+            "summary": "无法联系",
+            "response": "UNREACHABLE",
+        },
+    )
+    # the branch may drop the case before the assembly; here it goes on to a vote
+    # that fails (not more than half of the expected voters for)
+    with_eds = await ok(client, t["bsA1"], LIST, b=world.gid("a1"), s="TALKED")
+    assert [c["id"] for c in with_eds["disposalCases"]["nodes"]] == [cid]
+    # candidates: none from grades in this fresh world, but the list answers
+    assert (await ok(client, t["bsA1"], CANDIDATES, b=world.gid("a1")))["caseCandidates"] == []
+    dropped = await ok(
+        client,
+        t["bsA1"],
+        """mutation($c: ID!) { dropDisposalCase(caseId: $c, reason: "查无实据") {
+          case { stage result } } }""",
+        c=cid,
+    )
+    assert dropped["dropDisposalCase"]["case"] == {"stage": "CLOSED", "result": "DROPPED"}
+    assert member_status(world, owner_conn, "memA1")[0] == "active"
+
+
+async def test_twenty_deciders_of_one_step_decide_once(
+    client: httpx.AsyncClient, world: World, owner_conn: Any
+) -> None:
+    t = await tokens(client, world, "bsA1", "secA")
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "SERIOUS_PROBLEMS",
+            "facts": "严重问题",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    inbox = await ok(client, t["secA"], INBOX)
+    [step] = [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == cid]
+    variables = {
+        "i": {
+            "stepId": step["id"],
+            "decision": "APPROVE",
+            "digest": step["request"]["digest"],
+        }
+    }
+    bodies = await asyncio.gather(
+        *(gql(client, t["secA"], DECIDE, variables, status=None) for _ in range(20))
+    )
+    winners = [b for b in bodies if not b.get("errors")]
+    assert len(winners) == 1, bodies
+    assert all("APPROVAL_ALREADY_DECIDED" in error_codes(b) for b in bodies if b.get("errors"))
+    case_id = from_global_id(cid, "DisposalCase")[1]
+    filings = owner_conn.execute(
+        "SELECT count(*) FROM case_records WHERE case_id = %s AND kind = 'filing'", (case_id,)
+    ).fetchone()
+    assert filings == (1,)
+    assert (await stage_of(client, t["bsA1"], cid))["stage"] == "FILED"
+
+
+async def test_business_dates_follow_the_request_clock(state: AppState) -> None:
+    """A service reads "today" from the transaction's clock (set by the view from
+    AppState.clock), as an Asia/Shanghai date: 16:30 UTC is the next day there."""
+    world = await build_world(state)
+    fixed = datetime.combine(date.today() - timedelta(days=1), datetime.min.time(), UTC)
+    fixed = fixed.replace(hour=16, minute=30)
+    async with state.db.transaction() as tx:
+        tx.now = fixed
+        op = await operator_principal(tx, name="tests")
+        row = await cases_service.open_case(
+            tx,
+            op,
+            member_id=world.members["memA1"].id,
+            origin=CaseOrigin.LAPSE_FLAG,
+            facts="事实",
+            not_sanctioned_statement="不涉及",
+        )
+    assert row.opened_on == fixed.date() + timedelta(days=1)
+
+
+@pytest.mark.parametrize("who", ["nobody", "orgB", "secB", "auditor"])
+async def test_outsiders_see_nothing(client: httpx.AsyncClient, world: World, who: str) -> None:
+    t = await tokens(client, world, "bsA1", who)
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "LAPSE_FLAG",
+            "facts": "事实",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    await refused(client, t[who], CASE, "NOT_FOUND", id=cid)
+    assert (await ok(client, t[who], LIST))["disposalCases"]["nodes"] == []
+    await refused(client, t[who], STATEMENT, "NOT_FOUND", c=cid, k="APPEAL", t="x")
+
+
+async def test_candidates_offer_unqualified_members_with_their_open_case(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """A final unqualified grade offers the member (with the case already open for
+    them); readers of the unit's cases see the list, others learn nothing of the unit."""
+    world = await build_world(state, cases=True)
+    county = await login(client, world.user("county"))
+    found = await ok(
+        client,
+        county,
+        """query($b: ID!) { caseCandidates(branchId: $b) { memberId name origin openCaseId } }""",
+        b=world.gid("B"),
+    )
+    assert found["caseCandidates"] == [
+        {
+            "memberId": world.member_gid("memB1"),
+            "name": "memB1同志",
+            "origin": "UNQUALIFIED_GRADE",
+            "openCaseId": world.record_gid("caseB1"),
+        }
+    ]
+    secretary = await login(client, world.user("bsA1"))
+    await refused(client, secretary, CANDIDATES, "NOT_FOUND", b=world.gid("b1"))
+    await refused(client, secretary, LIST, "NOT_FOUND", b=world.gid("a2"))
+
+
+async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
+    client: httpx.AsyncClient, state: AppState, world: World, owner_conn: Any
+) -> None:
+    """A rejection returns the case to the branch with the reason; approved, the member
+    is `correcting` with a deadline six months on; corrected, `active` again."""
+    eds = await people(state, world)
+    t = await tokens(client, world, "bsA1", "secA")
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "UNQUALIFIED_GRADE",
+            "facts": "评议不合格",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    await decide(client, t["secA"], cid)
+    await ok(
+        client,
+        t["bsA1"],
+        TALK,
+        i={
+            "caseId": cid,
+            "talkers": ["甲", "乙"],
+            "summary": "谈话",
+            "response": "HEARD",
+            "wantsToStay": True,
+        },
+    )
+    ids = [to_global_id("Member", eds[e].id) for e in ("ed1", "ed2")]
+    await ok(client, t["bsA1"], EDUCATORS, i={"caseId": cid, "educatorMemberIds": ids})
+    await ok(
+        client, t["bsA1"], REEVAL, i={"caseId": cid, "participants": ["全体"], "summary": "评议"}
+    )
+    vote = {"expectedVoters": 5, "present": 5, "votesFor": 3, "votesAgainst": 2, "votesAbstain": 0}
+    for decision in ("REJECT", "APPROVE"):
+        await ok(
+            client,
+            t["bsA1"],
+            PROPOSE,
+            i={
+                "caseId": cid,
+                "disposal": "CORRECTION",
+                "reasons": "愿意改正",
+                "correctionMonths": 6,
+            },
+        )
+        await ok(
+            client, t["secA"], PRE_REVIEW, i={"caseId": cid, "agreed": True, "opinion": "同意"}
+        )
+        await ok(client, t["bsA1"], ASSEMBLY, i={"caseId": cid, **vote})
+        await ok(client, t["bsA1"], SUBMIT, c=cid)
+        await decide(client, t["secA"], cid, decision)
+        if decision == "REJECT":
+            seen = await stage_of(client, t["bsA1"], cid)
+            assert seen["stage"] == "RE_EVALUATED"
+            assert seen["records"]["nodes"][-1]["body"] == "理由"
+            assert member_status(world, owner_conn, "memA1")[0] == "active"
+    seen = await stage_of(client, t["bsA1"], cid)
+    today = business_today(datetime.now(UTC))
+    assert seen["stage"] == "CORRECTING"
+    assert seen["correctionDeadline"] == correction_deadline(today, 6).isoformat()
+    assert member_status(world, owner_conn, "memA1")[0] == "correcting"
+    done = await ok(
+        client, t["bsA1"], CORRECTION, i={"caseId": cid, "corrected": True, "finding": "已改正"}
+    )
+    assert done["recordCorrectionReview"]["case"]["stage"] == "CLOSED"
+    assert member_status(world, owner_conn, "memA1") == ("active", None, None)
+
+
+async def test_a_filing_returned_for_material_is_resubmitted(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    t = await tokens(client, world, "bsA1", "secA")
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "LAPSE_FLAG",
+            "facts": "三不",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    resubmit = """mutation($c: ID!, $m: String!) { resubmitDisposalCase(caseId: $c,
+      material: $m) { case { stage } } }"""
+    await refused(client, t["bsA1"], resubmit, "CASE_STAGE_INVALID", c=cid, m="材料")
+    await decide(client, t["secA"], cid, "RETURN")
+    assert (await stage_of(client, t["bsA1"], cid))["stage"] == "OPENED"
+    await ok(client, t["bsA1"], resubmit, c=cid, m="补充考勤记录")
+    await decide(client, t["secA"], cid)
+    seen = await stage_of(client, t["bsA1"], cid)
+    assert seen["stage"] == "FILED"
+    assert "补充考勤记录" in [r["body"] for r in seen["records"]["nodes"]]
+
+
+async def test_the_views_clock_sets_the_business_date(
+    client: httpx.AsyncClient, state: AppState, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over HTTP the service's clock (AppState.clock) decides "today": with the clock at
+    noon Shanghai time yesterday, a case opens yesterday and a step dated today (by the
+    wall clock) is in the future."""
+    token = await login(client, world.user("bsA1"))
+    wall_today = business_today(datetime.now(UTC))
+    yesterday_noon = datetime.combine(wall_today - timedelta(days=1), datetime.min.time(), UTC)
+    monkeypatch.setattr(state, "clock", lambda: yesterday_noon + timedelta(hours=4))
+    body = {
+        "memberId": world.member_gid("memA1"),
+        "origin": "LAPSE_FLAG",
+        "facts": "三不",
+        "notSanctionedStatement": "不涉及",
+    }
+    await refused(client, token, OPEN, "CASE_DATE_INVALID", i=body | {"openedOn": str(wall_today)})
+    opened = await ok(client, token, OPEN, i=body)
+    assert opened["openDisposalCase"]["case"]["openedOn"] == str(wall_today - timedelta(days=1))
+
+
+async def test_out_of_contact_is_for_suspended_members_only(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    token = await login(client, world.user("bsA1"))
+    body = {
+        "memberId": world.member_gid("memA1"),
+        "origin": "OUT_OF_CONTACT",
+        "facts": "失联",
+        "notSanctionedStatement": "不涉及",
+    }
+    await refused(client, token, OPEN, "CASE_ORIGIN_STATUS_MISMATCH", i=body)
