@@ -43,6 +43,9 @@ class PrincipalCache:
         self.max_entries = max_entries
         self.generation = 0
         self.live = False
+        # Look-ups answered / not (the /metrics hit ratio)
+        self.hits = 0
+        self.misses = 0
         self._entries: OrderedDict[uuid.UUID, tuple[Principal, float]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
@@ -58,11 +61,14 @@ class PrincipalCache:
         self.drain()
         entry = self._entries.get(session_id)
         if entry is None or not self.live:
+            self.misses += 1
             return None
         principal, valid_until = entry
         if time.time() >= valid_until:
             del self._entries[session_id]
+            self.misses += 1
             return None
+        self.hits += 1
         return principal
 
     def put(self, principal: Principal, *, session_expires_at: float, generation: int) -> None:
@@ -190,15 +196,21 @@ class TokenCache:
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[str, Any] = OrderedDict()
+        # Look-ups answered / not (the /metrics hit ratio)
+        self.hits = 0
+        self.misses = 0
 
     def get(self, token: str) -> Any | None:
         claims = self._entries.get(token)
         if claims is None:
+            self.misses += 1
             return None
         if claims.expires_at <= time.time():
             del self._entries[token]
+            self.misses += 1
             return None
         self._entries.move_to_end(token)
+        self.hits += 1
         return claims
 
     def put(self, token: str, claims: Any) -> None:

@@ -51,3 +51,20 @@ ADMIN_ACCOUNT_PROTECTED = ErrorCode(
     "三员分立：管理员账号不能由系统管理员停用、启用、重置密码或解锁，请由平台运维处理",
     403,
 )
+# WeChat mini-program login and binding (service/auth/wechat.py, service/auth/wechat_login.py)
+WECHAT_NOT_CONFIGURED = ErrorCode("WECHAT_NOT_CONFIGURED", "本服务未开通微信小程序登录", 404)
+WECHAT_CODE_INVALID = ErrorCode(
+    "WECHAT_CODE_INVALID", "微信登录凭证（code）无效或已使用，请重新调用 wx.login 获取", 401
+)
+WECHAT_RATE_LIMITED = ErrorCode("WECHAT_RATE_LIMITED", "微信登录请求过于频繁，请稍后再试", 429)
+WECHAT_RISKY_USER = ErrorCode(
+    "WECHAT_RISKY_USER", "微信判定该用户存在安全风险，已拦截登录，请改用用户名和密码登录", 403
+)
+WECHAT_UNAVAILABLE = ErrorCode("WECHAT_UNAVAILABLE", "微信服务暂时不可用，请稍后再试", 503)
+WECHAT_NOT_BOUND = ErrorCode(
+    "WECHAT_NOT_BOUND", "该微信尚未绑定账号：请先用用户名和密码登录，再绑定微信", 401
+)
+WECHAT_ALREADY_BOUND = ErrorCode(
+    "WECHAT_ALREADY_BOUND", "该微信已绑定其他账号，请先在该账号解除绑定"
+)
+WECHAT_NOT_BOUND_TO_ACCOUNT = ErrorCode("WECHAT_NOT_BOUND_TO_ACCOUNT", "本账号未绑定微信")

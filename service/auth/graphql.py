@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from service.auth import account_admin
+from service.auth import account_admin, wechat, wechat_login
 from service.auth.credentials import change_password
-from service.auth.service import create_account, get_account
-from service.authz.graphql import RoleAssignment
+from service.auth.service import create_account, get_account, list_accounts
+from service.authz.graphql import Role, RoleAssignment
+from service.authz.roles import Role as DomainRole
 from service.authz.service import list_account_roles
 from service.members.graphql import Member, load_account_members
 from service.schema.context import Context
@@ -42,6 +45,10 @@ class Account(Node):
         row = await info.context.loader(load_org_units).load(self.row.home_org_unit_id)
         return OrgUnit.of(row) if row is not None else None
 
+    @strawberry.field(description="绑定微信的时间（小程序登录用）；未绑定为空")
+    async def wechat_bound_at(self, info: Info[Context, None]) -> datetime | None:
+        return await info.context.loader(load_wechat_bound_at).load(self.row.id)  # type: ignore[no-any-return]
+
     @strawberry.field(description="该账号关联的党员档案：本人的总可见，他人的须有台账查看权")
     async def member(self, info: Info[Context, None]) -> Member | None:
         row = await info.context.loader(load_account_members).load(self.row.id)
@@ -56,11 +63,29 @@ class Account(Node):
         return connection(page, RoleAssignment.of)  # type: ignore[no-any-return]
 
 
+async def load_wechat_bound_at(context: Context, ids: Sequence[int]) -> list[datetime | None]:
+    return await wechat_login.bound_at(context.tx, ids)
+
+
 async def account_by_id(context: Context, account_id: int) -> Account:
     return Account.of(await get_account(context.tx, context.principal, account_id))
 
 
 register_node("Account", account_by_id)
+
+
+@strawberry.input(description="账号列表的筛选条件（均可省略）")
+class AccountFilter:
+    username_contains: str | None = strawberry.field(
+        default=None, description="用户名包含此文字（不区分大小写）"
+    )
+    org_unit_id: strawberry.ID | None = strawberry.field(
+        default=None, description="所在组织为此组织或其下级"
+    )
+    role: Role | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="在当前用户可见的组织担任此角色"
+    )
+    active: bool | None = strawberry.field(default=None, description="是否启用")
 
 
 @strawberry.type
@@ -70,6 +95,33 @@ class AuthQuery:
         ctx = info.context
         assert ctx.principal.account_id is not None
         return await account_by_id(ctx, ctx.principal.account_id)
+
+    @strawberry.field(
+        description="账号列表：所在组织在当前用户有权查看账号的范围内（系统管理员、"
+        "组织部门、党委及支部按各自权限），按创建先后排列"
+    )
+    async def accounts(
+        self,
+        info: Info[Context, None],
+        filter: AccountFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Account]:
+        ctx = info.context
+        wanted = filter or AccountFilter()
+        unit_id = None
+        if wanted.org_unit_id is not None:
+            _, unit_id = from_global_id(wanted.org_unit_id, "OrgUnit")
+        page = await list_accounts(
+            ctx.tx,
+            ctx.principal,
+            ctx.page(first, after),
+            username_contains=wanted.username_contains,
+            org_unit_id=unit_id,
+            role=DomainRole(wanted.role.value) if wanted.role is not None else None,
+            active=wanted.active,
+        )
+        return connection(page, Account.of)  # type: ignore[no-any-return]
 
 
 @strawberry.input
@@ -183,3 +235,59 @@ class AccountAdminMutation:
         _, account_id = from_global_id(input.account_id, "Account")
         row = await account_admin.unlock_account(ctx.tx, ctx.principal, account_id=account_id)
         return AccountPayload(account=Account.of(row))
+
+
+@strawberry.input(
+    description="绑定微信：小程序 wx.login 取得的 code、本人密码；"
+    "已开启双因素认证的账号另须动态验证码或恢复码"
+)
+class BindWechatInput:
+    code: str
+    password: str
+    otp: str | None = None
+    recovery_code: str | None = None
+
+
+@strawberry.type
+class WechatBindingPayload:
+    account: Account
+    bound_at: datetime
+
+
+@strawberry.type
+class UnbindWechatPayload:
+    ok: bool
+
+
+@strawberry.type
+class WechatMutation:
+    """Binding the logged-in account to a WeChat user (service/auth/wechat_login.py)."""
+
+    @strawberry.mutation(
+        description="将本人账号绑定到微信（小程序登录用）；已绑定的会被替换。"
+        "须提供密码，开启了双因素认证的账号还须动态验证码"
+    )
+    async def bind_wechat(
+        self, info: Info[Context, None], input: BindWechatInput
+    ) -> WechatBindingPayload:
+        ctx = info.context
+        # WeChat first: its answer arrives before the transaction's first statement,
+        # so no connection is held while it is awaited.
+        identity = await wechat.provider(ctx.settings).code2session(input.code)
+        bound = await wechat_login.bind(
+            ctx.tx,
+            ctx.principal,
+            identity,
+            password=input.password,
+            otp=input.otp or None,
+            recovery_code=input.recovery_code or None,
+            now=ctx.request.app.state.pingyi.clock(),
+        )
+        account = await account_by_id(ctx, bound.account_id)
+        return WechatBindingPayload(account=account, bound_at=bound.bound_at)
+
+    @strawberry.mutation(description="解除本人账号的微信绑定")
+    async def unbind_wechat(self, info: Info[Context, None]) -> UnbindWechatPayload:
+        ctx = info.context
+        await wechat_login.unbind(ctx.tx, ctx.principal)
+        return UnbindWechatPayload(ok=True)

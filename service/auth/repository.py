@@ -11,7 +11,9 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from service.auth.models import Account, AuthSession, LoginFailure
+from service.authz.enforcer import ReadablePaths
 from service.db import Transaction
+from service.pagination import Page, PageRequest, keyset
 
 # An account as the service reads it: everything but the password hash.
 ACCOUNT_FIELDS = (
@@ -367,3 +369,113 @@ async def session_state(tx: Transaction, session_id: uuid.UUID, idle_cutoff: dat
         " AND last_seen_at > %(cutoff)s AS live FROM auth_sessions WHERE id = %(s)s",
         {"s": session_id, "cutoff": idle_cutoff},
     )
+
+
+# --- WeChat bindings (service/auth/wechat_login.py) ----------------------------------
+
+
+async def account_for_wechat(tx: Transaction, openid_digest: bytes) -> Any | None:
+    """The account bound to the WeChat user, with its secrets, locked until the login's
+    transaction ends (as `account_for_login` locks it)."""
+    return await tx.first(
+        "SELECT a.* FROM account_wechat w JOIN accounts a ON a.id = w.account_id"
+        " WHERE w.openid_digest = %(d)s FOR UPDATE OF a",
+        {"d": openid_digest},
+    )
+
+
+async def bind_wechat(
+    tx: Transaction, account_id: int, app_id: str, openid_digest: bytes
+) -> Any | None:
+    """Bind the account (replacing its binding, if any); None when the WeChat user is
+    bound to another account: the unique digest refuses it, nothing is inserted, and
+    the caller's error rolls the removal back. The caller holds the account's row lock
+    (`account_secrets`), so two binds of one account do not race."""
+    await tx.execute("DELETE FROM account_wechat WHERE account_id = %(a)s", {"a": account_id})
+    return await tx.first(
+        "INSERT INTO account_wechat (account_id, app_id, openid_digest)"
+        " VALUES (%(a)s, %(app)s, %(d)s) ON CONFLICT DO NOTHING RETURNING account_id, bound_at",
+        {"a": account_id, "app": app_id, "d": openid_digest},
+    )
+
+
+async def unbind_wechat(tx: Transaction, account_id: int) -> bool:
+    """Remove the account's binding; whether there was one."""
+    gone = await tx.first(
+        "DELETE FROM account_wechat WHERE account_id = %(a)s RETURNING account_id",
+        {"a": account_id},
+    )
+    return gone is not None
+
+
+async def wechat_binding(tx: Transaction, account_id: int) -> Any | None:
+    return await tx.first(
+        "SELECT account_id, app_id, bound_at FROM account_wechat WHERE account_id = %(a)s",
+        {"a": account_id},
+    )
+
+
+# --- the account list (service/auth/service.py list_accounts) -------------------------
+
+
+async def accounts_page(
+    tx: Transaction,
+    readable: ReadablePaths,
+    page: PageRequest,
+    *,
+    username_contains: str | None = None,
+    org_unit_id: int | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+) -> tuple[str | None, Page[Any]] | None:
+    """Accounts whose home unit lies under `readable`, in id order, in one statement.
+
+    With `org_unit_id`, only those placed at or below that unit, read with the unit
+    (as `children_page` does): (the unit's path, the page), or None when the unit is
+    not visible (org_units is under RLS). Without it: (None, the page). `role`: holding
+    it at a unit under `readable` (grants elsewhere are not told)."""
+    within, params = readable.sql("u.path")
+    conditions = [within]
+    if username_contains:
+        # strpos, not LIKE: nothing the user types is a pattern
+        conditions.append("strpos(a.username, %(name)s) > 0")
+        params["name"] = username_contains
+    if role is not None:
+        granted, extra = readable.sql("r.org_path", "granted")
+        conditions.append(
+            "EXISTS (SELECT 1 FROM role_assignments r WHERE r.account_id = a.id"
+            f" AND r.role = %(role)s AND {granted})"
+        )
+        params |= extra
+        params["role"] = role
+    if active is not None:
+        conditions.append("a.is_active = %(active)s")
+        params["active"] = active
+    if org_unit_id is not None:
+        conditions.append("starts_with(u.path, p.path)")
+        params["unit"] = org_unit_id
+    select = (
+        f"SELECT {', '.join(f'a.{c}' for c in ACCOUNT_FIELDS)}"
+        " FROM accounts a JOIN org_units u"
+        "   ON u.tenant_id = a.home_tenant_id AND u.id = a.home_org_unit_id"
+        f" WHERE {' AND '.join(conditions)} AND {keyset('a.id')}"
+    )
+    if org_unit_id is None:
+        return None, Page.of(await tx.rows(select, params | page.params), page)
+    rows = await tx.rows(
+        f"SELECT p.path AS unit_path, x.* FROM org_units p"
+        f" LEFT JOIN LATERAL ({select}) x ON true WHERE p.id = %(unit)s",
+        params | page.params,
+    )
+    if not rows:
+        return None
+    return rows[0].unit_path, Page.of([row for row in rows if row.id is not None], page)
+
+
+async def wechat_bound_at(tx: Transaction, account_ids: list[int]) -> dict[int, datetime]:
+    """When each of these accounts was bound to WeChat (unbound ones are absent)."""
+    rows = await tx.rows(
+        "SELECT account_id, bound_at FROM account_wechat WHERE account_id = ANY(%(ids)s)",
+        {"ids": account_ids},
+    )
+    return {row.account_id: row.bound_at for row in rows}

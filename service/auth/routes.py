@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from service.auth import credentials, repository, service
+from service.auth import credentials, repository, service, wechat
+from service.auth import wechat_login as wechat_login_service
 from service.auth.errors import (
     ACCOUNT_DISABLED,
     INVALID_ENROLLMENT_TOKEN,
@@ -266,6 +267,50 @@ async def mfa_confirm(request: Request) -> JSONResponse:
     return await _in_transaction(request, work)
 
 
+async def wechat_login(request: Request) -> JSONResponse:
+    """Mini-program login: `code` from `wx.login` (with `otp` or `recovery_code` for an
+    account with a second factor). The same tokens as /auth/token when the WeChat user
+    is bound to an account; WECHAT_NOT_BOUND otherwise (service/auth/wechat_login.py).
+    Counted by the same per-address limit as /auth/token. WeChat is asked before the
+    transaction opens, so no connection waits on it."""
+    state = request.app.state.pingyi
+    wait = state.login_limiter.take(
+        _client(request),
+        rate_per_minute=state.settings.login_rate_per_minute,
+        now=state.clock().timestamp(),
+    )
+    if wait:
+        seconds = int(wait)
+        return _error(TOO_MANY_LOGIN_ATTEMPTS.error(seconds=seconds), {"Retry-After": str(seconds)})
+    try:
+        provider = wechat.provider(state.settings)
+        form = await _form(request)
+        otp, recovery_code = _optional(form, "otp"), _optional(form, "recovery_code")
+        code = form.get("code")
+        if not isinstance(code, str) or not code:
+            raise INVALID_REQUEST.error("请提供微信登录凭证 code")
+        identity = await provider.code2session(code)
+    except DomainError as exc:
+        # WeChat's limit is per user and minute; "busy" is worth a retry soon.
+        retry = {429: "60", 503: "5"}.get(exc.http_status)
+        return _error(exc, {"Retry-After": retry} if retry else None)
+
+    async def work(tx: Any) -> JSONResponse:
+        pair = await wechat_login_service.login(
+            tx,
+            state.settings,
+            state.tokens,
+            identity,
+            otp=otp,
+            recovery_code=recovery_code,
+            now=state.clock(),
+            request_id=request.scope.get("pingyi.request_id", ""),
+        )
+        return _tokens(pair)
+
+    return await _in_transaction(request, work)
+
+
 async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.pingyi.tokens.jwks)
 
@@ -276,5 +321,6 @@ routes = [
     Route("/auth/logout", logout, methods=["POST"]),
     Route("/auth/mfa/enroll", mfa_enroll, methods=["POST"]),
     Route("/auth/mfa/confirm", mfa_confirm, methods=["POST"]),
+    Route("/auth/wechat", wechat_login, methods=["POST"]),
     Route("/.well-known/jwks.json", jwks, methods=["GET"]),
 ]

@@ -30,13 +30,16 @@ from service.auth.errors import (
 )
 from service.auth.principal import AccountSummary, Grant, Principal
 from service.auth.tokens import AccessClaims, TokenService, new_refresh_token, refresh_token_hash
-from service.authz import require
+from service.authz import readable_paths, require
 from service.authz.roles import Role
 from service.config import Settings
 from service.db import EMPTY_SCOPE, Database, Scope, Transaction
 from service.errors import DomainError, not_found
+from service.pagination import Page, PageRequest
+from service.tenants.actions import OrgUnitAction
 
 ACCOUNT = "账号"
+UNIT = "组织"
 
 
 @dataclass(frozen=True)
@@ -197,8 +200,10 @@ async def open_session(
     *,
     now: datetime,
     request_id: str,
+    method: str | None = None,
 ) -> TokenPair:
-    """A new login session of `account` (whose credentials were checked), audited."""
+    """A new login session of `account` (whose credentials were checked), audited;
+    `method` names a login other than the password (`wechat`) in the event."""
     actor = _system_principal(account, request_id)
     tx.rescope(actor.scope)
     session_id = uuid.uuid4()
@@ -218,6 +223,7 @@ async def open_session(
         action="auth.login",
         object_type="AuthSession",
         object_id=str(session_id),
+        details={"method": method} if method else None,
     )
     access, expires_in = tokens.issue_access_token(account.id, session_id)
     return TokenPair(access, expires_in, refresh_token, session_id)
@@ -556,3 +562,42 @@ async def _insert_account(
         details={"username": name, "home_org_unit_id": home.id},
     )
     return account
+
+
+async def list_accounts(
+    tx: Transaction,
+    principal: Principal,
+    page: PageRequest,
+    *,
+    username_contains: str | None = None,
+    org_unit_id: int | None = None,
+    role: Role | None = None,
+    active: bool | None = None,
+) -> Page[Any]:
+    """The accounts placed (home unit) where the principal may read accounts: the
+    system administrator's whole county, an organizer's township, a branch secretary's
+    branch. The scope is exactly `node(id:)`'s for an Account (`account:read` at its
+    home unit), so the list tells nothing the lookups do not; authorized once, then
+    filtered in SQL. `org_unit_id` narrows it to a unit the principal may read (and
+    what lies below it); any other unit is NOT_FOUND, read in the same statement."""
+    readable = readable_paths(principal, AccountAction.READ)
+    if not readable:
+        if org_unit_id is not None:
+            raise not_found(UNIT)
+        return Page.empty()
+    name = username_contains.strip().lower() if username_contains else None
+    found = await repository.accounts_page(
+        tx,
+        readable,
+        page,
+        username_contains=name or None,
+        org_unit_id=org_unit_id,
+        role=role.value if role is not None else None,
+        active=active,
+    )
+    if found is None:
+        raise not_found(UNIT)
+    unit_path, accounts = found
+    if unit_path is not None:
+        require(principal, OrgUnitAction.READ, unit_path)
+    return accounts

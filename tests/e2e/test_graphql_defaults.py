@@ -29,6 +29,7 @@ from strawberry.types import Info
 import service.schema.root
 from service.app import AppState, create_app
 from service.config import Settings
+from service.errors import DomainError
 from service.migrate import head_revision
 from service.schema.context import Context
 from service.schema.ids import to_global_id
@@ -643,46 +644,64 @@ ME = b'"query": "{ me { username } }"'
 
 
 @pytest.mark.parametrize(
-    ("body", "headers", "method", "plain"),
+    ("body", "headers", "method", "road"),
     [
-        (b"{" + ME + b"}", JSON_TYPE, "POST", True),
+        (b"{" + ME + b"}", JSON_TYPE, "POST", "short"),
         (
             b'{"query": "query Q($x: ID!) { orgUnit(id: $x) { name } }", "variables": {"x": "1"},'
             b' "operationName": "Q", "extensions": {}}',
             {"content-type": "application/json; charset=utf-8"},
             "POST",
-            True,
+            "short",
         ),
-        (b"[{" + ME + b"}]", JSON_TYPE, "POST", False),  # a batch
-        (b"{" + ME + b', "extensions": {"persistedQuery": {}}}', JSON_TYPE, "POST", False),
-        (b'{"query": 5}', JSON_TYPE, "POST", False),
-        (b"{" + ME + b', "variables": []}', JSON_TYPE, "POST", False),
-        (b"{not json", JSON_TYPE, "POST", False),
-        (b"{" + ME + b"}", {"content-type": "text/plain"}, "POST", False),
-        (b"{" + ME + b"}", {**JSON_TYPE, "accept": "multipart/mixed"}, "POST", False),
-        (b"", {}, "GET", False),
+        # unknown extensions are ignored, as the GraphQL-over-HTTP specification allows
+        (b"{" + ME + b', "extensions": {"note": 1}}', JSON_TYPE, "POST", "short"),
+        (b"[{" + ME + b"}]", JSON_TYPE, "POST", "general"),  # a batch
+        # parameters of the wrong type: 400 INVALID_REQUEST (or a persisted-query code)
+        (
+            b"{" + ME + b', "extensions": {"persistedQuery": {}}}',
+            JSON_TYPE,
+            "POST",
+            "PERSISTED_QUERY_INVALID",
+        ),
+        (b'{"query": 5}', JSON_TYPE, "POST", "INVALID_REQUEST"),
+        (b"{" + ME + b', "variables": []}', JSON_TYPE, "POST", "INVALID_REQUEST"),
+        (b"{" + ME + b', "operationName": {}}', JSON_TYPE, "POST", "INVALID_REQUEST"),
+        (b"{" + ME + b', "extensions": 1}', JSON_TYPE, "POST", "INVALID_REQUEST"),
+        # no query: without a token (as here) that is the answer, with one INVALID_REQUEST
+        (b'{"qeury": "{ me { username } }"}', JSON_TYPE, "POST", "UNAUTHENTICATED"),
+        (b"{not json", JSON_TYPE, "POST", "general"),
+        (b"{" + ME + b"}", {"content-type": "text/plain"}, "POST", "general"),
+        (b"{" + ME + b"}", {**JSON_TYPE, "accept": "multipart/mixed"}, "POST", "general"),
+        (b"", {}, "GET", "general"),
     ],
 )
 async def test_only_plain_json_operations_take_the_short_road(
-    body: bytes, headers: dict[str, str], method: str, plain: bool
+    body: bytes, headers: dict[str, str], method: str, road: str
 ) -> None:
-    found = await PingyiGraphQL._plain_json_operation(_request(body, headers, method))
-    assert (found is not None) == plain
+    view = PingyiGraphQL(build_schema(Settings()))
+    try:
+        found = await view._json_operation(_request(body, headers, method))
+    except DomainError as exc:
+        assert exc.code == road
+        return
+    assert road == ("short" if found is not None else "general")
 
 
 async def test_short_and_general_roads_answer_alike(client: httpx.AsyncClient, token: str) -> None:
-    """The same operations, once plain (short road) and once with an extension that
-    sends them through strawberry's general handling: the same status and body."""
+    """The same operations, once plain (short road) and once through strawberry's
+    general handling: the same status and body."""
     for query, variables in [
         ("{ me { username } tenants { nodes { name } } }", {}),
         ("query($id: ID!) { orgUnit(id: $id) { name } }", {"id": to_global_id("OrgUnit", 2**62)}),
         ("{ me { usernam } }", {}),
     ]:
         answers = []
-        for extensions in (None, {"note": "general"}):
+        # Accepting multipart/mixed (incremental delivery) sends a request the general way.
+        for accept in ("application/json", "multipart/mixed, application/json"):
             payload: dict[str, Any] = {"query": query, "variables": variables}
-            if extensions:
-                payload["extensions"] = extensions
-            response = await client.post("/graphql", json=payload, headers=auth(token))
+            response = await client.post(
+                "/graphql", json=payload, headers={**auth(token), "accept": accept}
+            )
             answers.append((response.status_code, response.json()))
         assert answers[0] == answers[1], answers
