@@ -11,7 +11,6 @@ import logging
 import re
 import secrets
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,13 +18,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from service.attachments.routes import routes as attachment_routes
 from service.audit.service import checkpoint_periodically
 from service.auth.cache import PrincipalCache
 from service.auth.errors import INVALID_TOKEN
@@ -37,8 +40,17 @@ from service.db import Database
 from service.errors import REQUEST_TOO_LARGE, DomainError
 from service.events import EventHub
 from service.migrate import head_revision
-from service.schema.root import build_schema
-from service.schema.view import PingyiGraphQL, transport_error
+from service.observability import Metrics, Observer, Tracing, build_tracing
+from service.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from service.schema.persisted import PersistedQueries
+from service.schema.root import VALIDATION_CACHE_SIZE, build_schema
+from service.schema.view import (
+    PingyiGraphQL,
+    http_error_handler,
+    negotiated_headers,
+    transport_error,
+)
+from service.shutdown import Drain
 
 log = logging.getLogger("pingyi.app")
 
@@ -51,21 +63,6 @@ _REQUEST_COUNTER = itertools.count(1)
 
 def _next_request_id() -> str:
     return f"{_PROCESS_TAG}-{next(_REQUEST_COUNTER):x}"
-
-
-@dataclass
-class Metrics:
-    requests: Counter[tuple[str, int]] = field(default_factory=Counter)
-    seconds: Counter[str] = field(default_factory=Counter)
-
-    def render(self) -> str:
-        lines = ["# TYPE pingyi_http_requests_total counter"]
-        for (path, status), n in sorted(self.requests.items()):
-            lines.append(f'pingyi_http_requests_total{{path="{path}",status="{status}"}} {n}')
-        lines.append("# TYPE pingyi_http_request_seconds_total counter")
-        for path, s in sorted(self.seconds.items()):
-            lines.append(f'pingyi_http_request_seconds_total{{path="{path}"}} {s:.6f}')
-        return "\n".join(lines) + "\n"
 
 
 def _utc_now() -> datetime:
@@ -85,6 +82,12 @@ class AppState:
     login_limiter: TokenBucket = field(default_factory=TokenBucket)
     # Events between processes (LISTEN pingyi_events); made by create_app if not given
     events: EventHub = field(default=None)  # type: ignore[assignment]
+    # Set on SIGTERM while the process drains: /readyz answers 503 (service/shutdown.py)
+    drain: Drain = field(default_factory=Drain)
+    # OpenTelemetry request spans, when PINGYI_TRACING is on (made by create_app)
+    tracing: Tracing | None = None
+    # Logs, metrics and spans of each request (service/observability; made by create_app)
+    observer: Observer = field(default=None)  # type: ignore[assignment]
 
 
 def _json_error(exc: DomainError) -> JSONResponse:
@@ -108,6 +111,10 @@ class EdgeMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":  # a line and a gauge per connection
+                scope["pingyi.request_id"] = _next_request_id()
+                await self.state.observer.websocket(scope, receive, send, self.app)
+                return
             await self.app(scope, receive, send)
             return
         state = self.state
@@ -116,6 +123,8 @@ class EdgeMiddleware:
         incoming = headers.get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else _next_request_id()
         scope["pingyi.request_id"] = request_id
+        observer = state.observer
+        span = observer.start(scope, headers)
         status_holder = {"status": 500}
         graphql = scope.get("path") == "/graphql"
         held: list[Message] = []  # a non-JSON refusal of /graphql, being rewritten
@@ -129,6 +138,8 @@ class EdgeMiddleware:
                 status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                if graphql:  # refusals made here too, in the media type asked for
+                    message["headers"] = negotiated_headers(message["headers"], headers)
             elif held:
                 # Every answer of /graphql is JSON with a code: a plain-text refusal
                 # (Starlette's 405 for a GET, say) is replaced once its body is in.
@@ -142,6 +153,8 @@ class EdgeMiddleware:
                     scope, _no_body, send_with_id
                 )
                 return
+            elif status_holder["status"] >= 400:  # a refusal: its code, for the log line
+                observer.capture(scope, message.get("body", b""))
             await send(message)
 
         try:
@@ -182,8 +195,9 @@ class EdgeMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "other"
-            state.metrics.requests[(path, status_holder["status"])] += 1
-            state.metrics.seconds[path] += time.perf_counter() - started
+            observer.finish(
+                scope, path, status_holder["status"], time.perf_counter() - started, span
+            )
 
 
 def _needs_json(start: Message) -> bool:
@@ -192,7 +206,10 @@ def _needs_json(start: Message) -> bool:
         return False
     for key, value in start.get("headers", []):
         if key.lower() == b"content-type":
-            return not value.lower().startswith(b"application/json")
+            # JSON, or the GraphQL-over-HTTP media type (service/schema/view.py)
+            return not value.lower().startswith(
+                (b"application/json", b"application/graphql-response+json")
+            )
     return True
 
 
@@ -236,6 +253,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     state: AppState = request.app.state.pingyi
+    if state.drain.draining:  # going away: the balancer sends no new requests here
+        return JSONResponse({"status": "draining"}, status_code=503)
     try:
         async with state.db.transaction(write=False) as tx:
             current = await tx.scalar("SELECT version_num FROM alembic_version")
@@ -268,7 +287,32 @@ async def metrics(request: Request) -> Response:
             {"errors": [{"message": "页面不存在", "extensions": {"code": "NOT_FOUND"}}]},
             status_code=404,
         )
-    return PlainTextResponse(state.metrics.render())
+    return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+
+def _observer(state: AppState, schema: Any) -> Observer:
+    """The request observer, and what /metrics reads when scraped: the pool's state and
+    the hit counts of the principal, token, parse, validation and prepared-document
+    caches (service/observability)."""
+    observer = Observer(state.metrics, state.tracing)
+    observer.schema = schema
+    metrics = state.metrics
+    metrics.watch_pool(state.db.pool.get_stats, state.db.checked_out, state.settings.db_pool_size)
+    if metrics.audit_appended not in state.db.deferred_commit_timers:
+        state.db.deferred_commit_timers.append(metrics.audit_appended)
+    principals = state.principals
+    metrics.watch_cache("principal", lambda: (principals.hits, principals.misses))
+    verified = state.tokens._verified
+    metrics.watch_cache("access_token", lambda: (verified.hits, verified.misses))
+    parse = _get_parse_cache(VALIDATION_CACHE_SIZE)
+    validate = _get_validate_cache(VALIDATION_CACHE_SIZE)
+    metrics.watch_cache("graphql_parse", lambda: parse.cache_info()[:2])  # type: ignore[attr-defined]
+    metrics.watch_cache("graphql_validation", lambda: validate.cache_info()[:2])  # type: ignore[attr-defined]
+    metrics.watch_cache(
+        "graphql_prepared",
+        lambda: (getattr(schema, "prepared_hits", 0), getattr(schema, "prepared_misses", 0)),
+    )
+    return observer
 
 
 def create_app(
@@ -283,6 +327,10 @@ def create_app(
     settings = state.settings
     if state.events is None:
         state.events = EventHub(state.db.url)
+    if state.tracing is None:
+        state.tracing = build_tracing(settings)
+    if state.tracing is not None:
+        state.db.tracer = state.tracing
     graphql = PingyiGraphQL(
         schema if schema is not None else build_schema(settings),
         graphql_ide="graphiql" if settings.dev_mode else None,
@@ -291,7 +339,10 @@ def create_app(
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         connection_init_wait_timeout=timedelta(seconds=10),
         max_subscriptions_per_connection=20,
+        # APQ and trusted documents; a bad manifest stops the start here
+        persisted=PersistedQueries.from_settings(settings),
     )
+    state.observer = _observer(state, graphql.schema)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -308,7 +359,10 @@ def create_app(
             if settings.audit_checkpoint_interval_seconds > 0
             else None
         )
+        # SIGTERM: unready at once, serve on for the drain period, then uvicorn's stop.
+        disarm = state.drain.install(settings.shutdown_drain_seconds)
         yield
+        disarm()
         if checkpoints is not None:
             checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -316,6 +370,8 @@ def create_app(
         await state.events.stop()
         await state.principals.stop()
         await state.db.dispose()
+        if state.tracing is not None:
+            state.tracing.shutdown()  # what is batched goes out
         if on_shutdown is not None:
             on_shutdown()
 
@@ -325,12 +381,15 @@ def create_app(
             Route("/graphql", graphql, methods=methods),
             WebSocketRoute("/graphql", graphql),
             *auth_routes,
+            *attachment_routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             *(extra_routes or []),
         ],
         middleware=[Middleware(EdgeMiddleware, state=state)],
+        # 404 / 405 anywhere: coded JSON, not plain text (service/schema/view.py)
+        exception_handlers={StarletteHTTPException: http_error_handler},
         lifespan=lifespan,
     )
     app.state.pingyi = state

@@ -1,5 +1,5 @@
 """`pingyi`: serve | migrate | demo | create-admin | import-members | export-members |
-audit verify | audit checkpoint | export-schema."""
+audit verify | audit checkpoint | backup | restore | export-schema."""
 
 from __future__ import annotations
 
@@ -69,9 +69,17 @@ def cmd_serve(settings: Settings, demo: bool) -> int:
     import uvicorn
 
     from service.db import stop_embedded
+    from service.observability.logs import uvicorn_log_config
     from service.runtime import prepare_database
 
-    owner = prepare_database(settings)
+    if settings.migrate_on_start:
+        owner = prepare_database(settings)
+    else:
+        # Migrated beforehand (the chart's hook Job); this process may hold only the
+        # application role's URL, which the workers then read from the environment.
+        from service.runtime import connection_base
+
+        owner = connection_base(settings)
     if demo:
         from service.demo import load_demo
 
@@ -82,7 +90,8 @@ def cmd_serve(settings: Settings, demo: bool) -> int:
     _say(f"登录：POST http://{settings.host}:{settings.port}/auth/token")
     # Each worker builds its own app (pool, caches, listener) from the environment; the
     # database is the one this process migrated (an embedded server lives as long as it).
-    os.environ["PINGYI_DATABASE_URL"] = owner
+    if owner != settings.app_database_url:  # not an application-role-only process
+        os.environ["PINGYI_DATABASE_URL"] = owner
     if demo:
         # The demo password and the demo administrators' missing second factor are
         # accepted only while serving with --demo (service/auth/credentials.py).
@@ -101,7 +110,12 @@ def cmd_serve(settings: Settings, demo: bool) -> int:
             # GraphQL subscriptions: WebSocket on /graphql (service/schema/transport.py)
             ws="websockets-sansio",
             log_level="info",
-            access_log=False,
+            access_log=False,  # Pingyi writes its own line per request (no personal data)
+            # JSON lines in every worker (PINGYI_LOG_FORMAT; service/observability/logs.py)
+            log_config=uvicorn_log_config(settings.log_format, settings.access_log),
+            # After SIGTERM: finish open requests, then close what is left (the chart's
+            # terminationGracePeriodSeconds = preStop sleep + this + a margin)
+            timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -310,13 +324,13 @@ def _all_tenants_transaction(settings: Settings, work: Callable[[Any], Awaitable
     """Run `work(tx)` as the application role with every tenant in scope (the audit
     commands read every chain)."""
     from service.audit.service import all_tenant_ids
-    from service.runtime import owner_url
+    from service.runtime import connection_base
 
     async def scoped(tx: Any) -> T:
         tx.widen(await all_tenant_ids(tx))
         return await work(tx)
 
-    return _in_transaction(settings, owner_url(settings), scoped)
+    return _in_transaction(settings, connection_base(settings), scoped)
 
 
 def cmd_audit_verify(settings: Settings) -> int:
@@ -365,6 +379,44 @@ def cmd_audit_checkpoint(settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, path: str) -> int:
+    """pg_dump (custom format) of the whole database with the owner URL."""
+    from pathlib import Path
+
+    from service.backup import backup
+    from service.errors import DomainError
+    from service.runtime import owner_url
+
+    try:
+        made = backup(settings, owner_url(settings), Path(path))
+    except DomainError as exc:
+        print(f"{exc.message}（{exc.code}）", file=sys.stderr, flush=True)
+        return 1
+    _say(
+        f"已备份到 {made.path}（{made.size_bytes} 字节，迁移版本 {made.revision}，"
+        f"PostgreSQL {made.server_major}，{made.tool}）"
+    )
+    _say("另请保管个人信息主密钥（PINGYI_FIELD_KEY_FILE）：没有它，证件号与电话无法读取。")
+    return 0
+
+
+def cmd_restore(settings: Settings, path: str) -> int:
+    """pg_restore into the empty database of the owner URL, then migrate."""
+    from pathlib import Path
+
+    from service.backup import restore
+    from service.errors import DomainError
+    from service.runtime import owner_url
+
+    try:
+        made = restore(settings, owner_url(settings), Path(path))
+    except DomainError as exc:
+        print(f"{exc.message}（{exc.code}）", file=sys.stderr, flush=True)
+        return 1
+    _say(f"已恢复 {made.tables} 张表，迁移版本 {made.revision}；请运行 pingyi audit verify。")
+    return 0
+
+
 def cmd_export_schema(path: str) -> int:
     from service.schema.root import SCHEMA_FILE, export_sdl
 
@@ -409,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="重算哈希链并与签名检查点比对，报告第一处问题")
     audit_sub.add_parser("checkpoint", help="签名各租户审计链的链头，追加到检查点文件")
+    backup = sub.add_parser("backup", help="备份整个数据库（pg_dump 自定义格式，用属主连接）")
+    backup.add_argument("path", help="备份文件路径")
+    restore = sub.add_parser("restore", help="把备份恢复到空数据库（PINGYI_DATABASE_URL），再迁移")
+    restore.add_argument("path", help="备份文件路径")
     export = sub.add_parser("export-schema", help="导出 schema.graphql")
     export.add_argument("path", nargs="?", default="")
     return parser
@@ -443,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_audit_checkpoint(settings)
     if args.command == "audit":
         return cmd_audit_verify(settings)
+    if args.command == "backup":
+        return cmd_backup(settings, args.path)
+    if args.command == "restore":
+        return cmd_restore(settings, args.path)
     if args.command == "export-schema":
         return cmd_export_schema(args.path)
     return 2

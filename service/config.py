@@ -87,14 +87,54 @@ class Settings:
     db_idle_in_transaction_timeout_ms: int = 30_000
     # Bearer token that /metrics requires; None -> /metrics answers 404
     metrics_token: str | None = None
+    # Logs (service/observability): `json` lines or plain `text`; one line per request
+    log_format: str = "json"
+    access_log: bool = True
+    # OpenTelemetry request spans (off by default; needs the `tracing` extra) and where
+    # they go: `otlp` (OTEL_EXPORTER_OTLP_* variables) or `console`
+    tracing: bool = False
+    tracing_exporter: str = "otlp"
     # Seconds a login session's principal (account, grants, scope) is kept per process;
     # changes reach every process at once through LISTEN/NOTIFY whatever this says.
     principal_cache_seconds: int = 60
     # uvicorn worker processes of `pingyi serve`
     workers: int = 1
+    # Drain on SIGTERM (service/shutdown.py): /readyz answers 503 at once while requests
+    # are still served for this many seconds (the load balancer's time to notice); then
+    # uvicorn's graceful shutdown (`graceful_shutdown_seconds`). 0: no drain
+    shutdown_drain_seconds: float = 0.0
+    # Directory of pg_dump / pg_restore for `pingyi backup` / `restore`; None -> the
+    # embedded PostgreSQL's (pgserver) when installed, else PATH
+    pg_bin_dir: Path | None = None
+    # Seconds `pingyi serve` lets open requests and connections finish after SIGTERM
+    # before closing them (uvicorn's graceful shutdown). The Helm chart sizes the pod's
+    # grace period from it: preStop sleep + this + a margin (docs/deploy.md).
+    graceful_shutdown_seconds: int = 20
+    # `pingyi serve` migrates before serving; off where the process holds only the
+    # application role's credentials (a Kubernetes pod: a hook Job migrates as owner)
+    migrate_on_start: bool = True
     # Member ledger uploads (.xlsx): bytes and data rows at most
     max_upload_bytes: int = 20 * 2**20
     max_import_rows: int = 100_000
+    # Case attachments (service/attachments): bytes per file, and the allowed kinds
+    # (of pdf, jpeg, png, docx, xlsx; checked by magic bytes, not the declared type)
+    attachment_max_bytes: int = 10 * 2**20
+    attachment_types: tuple[str, ...] = ("pdf", "jpeg", "png", "docx", "xlsx")
+    # WeChat mini-program login (service/auth/wechat.py): the mini-program's app id and
+    # secret (unset: /auth/wechat answers WECHAT_NOT_CONFIGURED), code2session's base URL
+    # and how long to wait for it
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_timeout_seconds: float = 5.0
+    # Persisted queries (service/schema/persisted.py): the automatic (APQ) store's
+    # budget in bytes of document text per process (0: APQ off), and a trusted-documents
+    # manifest ({sha256: document}, made when the clients are built): when set, only
+    # its documents run and nothing is registered
+    apq_cache_bytes: int = 8 * 2**20
+    # A Redis every process shares for APQ (`redis` extra), e.g. redis://127.0.0.1:6379/0
+    apq_redis_url: str | None = None
+    trusted_documents_file: Path | None = None
     # Audit checkpoints (signed chain heads, kept outside the database): the Ed25519
     # key file and the JSON-lines file; None -> in data_dir. Interval 0 -> on demand only.
     audit_signing_key_file: Path | None = None
@@ -108,6 +148,8 @@ class Settings:
         data_dir = os.environ.get("PINGYI_DATA_DIR")
         audit_key_file = os.environ.get("PINGYI_AUDIT_SIGNING_KEY_FILE")
         checkpoint_file = os.environ.get("PINGYI_AUDIT_CHECKPOINT_FILE")
+        pg_bin_dir = os.environ.get("PINGYI_PG_BIN_DIR")
+        trusted = os.environ.get("PINGYI_TRUSTED_DOCUMENTS")
         return cls(
             database_url=os.environ.get("PINGYI_DATABASE_URL") or None,
             app_database_url=os.environ.get("PINGYI_APP_DATABASE_URL") or None,
@@ -136,6 +178,9 @@ class Settings:
             max_body_bytes=_env_int("PINGYI_MAX_BODY_BYTES", 100_000),
             default_page_size=_env_int("PINGYI_DEFAULT_PAGE_SIZE", 20),
             max_page_size=_env_int("PINGYI_MAX_PAGE_SIZE", 100),
+            apq_cache_bytes=_env_int("PINGYI_APQ_CACHE_BYTES", 8 * 2**20),
+            apq_redis_url=os.environ.get("PINGYI_APQ_REDIS_URL") or None,
+            trusted_documents_file=Path(trusted) if trusted else None,
             audit_signing_key_file=Path(audit_key_file) if audit_key_file else None,
             audit_checkpoint_file=Path(checkpoint_file) if checkpoint_file else None,
             audit_checkpoint_interval_seconds=_env_int(
@@ -150,8 +195,28 @@ class Settings:
                 "PINGYI_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 30_000
             ),
             metrics_token=os.environ.get("PINGYI_METRICS_TOKEN") or None,
+            log_format=os.environ.get("PINGYI_LOG_FORMAT", "json"),
+            access_log=_env_bool("PINGYI_ACCESS_LOG", True),
+            tracing=_env_bool("PINGYI_TRACING", False),
+            tracing_exporter=os.environ.get("PINGYI_TRACING_EXPORTER", "otlp"),
             principal_cache_seconds=_env_int("PINGYI_PRINCIPAL_CACHE_SECONDS", 60),
             workers=_env_int("PINGYI_WORKERS", 1),
+            shutdown_drain_seconds=_env_float("PINGYI_SHUTDOWN_DRAIN_SECONDS", 0.0),
+            pg_bin_dir=Path(pg_bin_dir) if pg_bin_dir else None,
+            graceful_shutdown_seconds=_env_int("PINGYI_GRACEFUL_SHUTDOWN_SECONDS", 20),
+            migrate_on_start=_env_bool("PINGYI_MIGRATE_ON_START", True),
             max_upload_bytes=_env_int("PINGYI_MAX_UPLOAD_BYTES", 20 * 2**20),
             max_import_rows=_env_int("PINGYI_MAX_IMPORT_ROWS", 100_000),
+            wechat_app_id=os.environ.get("PINGYI_WECHAT_APP_ID") or None,
+            wechat_app_secret=os.environ.get("PINGYI_WECHAT_APP_SECRET") or None,
+            wechat_api_base=os.environ.get("PINGYI_WECHAT_API_BASE", "https://api.weixin.qq.com"),
+            wechat_timeout_seconds=_env_float("PINGYI_WECHAT_TIMEOUT_SECONDS", 5.0),
+            attachment_max_bytes=_env_int("PINGYI_ATTACHMENT_MAX_BYTES", 10 * 2**20),
+            attachment_types=tuple(
+                t.strip()
+                for t in os.environ.get("PINGYI_ATTACHMENT_TYPES", "pdf,jpeg,png,docx,xlsx").split(
+                    ","
+                )
+                if t.strip()
+            ),
         )

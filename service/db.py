@@ -28,12 +28,14 @@ same network round trip as the first statement that needs it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,8 @@ from service.config import Settings
 from service.errors import STATEMENT_TIMEOUT, UNAVAILABLE, DomainError
 
 log = logging.getLogger(__name__)
+
+_NO_SPAN = contextlib.nullcontext()
 
 EMBEDDED_DB_NAME = "pingyi"
 
@@ -174,6 +178,19 @@ DEFER_BATCH = 256
 _DIALECT = pg_dialect.dialect()
 
 
+def int_array(values: Iterable[int]) -> str:
+    """PostgreSQL's text form of an integer array ("{1,2,3}"), to bind as one value and
+    cast in SQL (`%(ids)s::bigint[]`). psycopg binds a list element by element, each
+    dumped and checked for quoting; for arrays of tens of thousands (a county's close)
+    that cost more than the statement. Only integers: nothing in it needs quoting."""
+    return "{" + ",".join(map(str, map(int, values))) + "}"
+
+
+def bool_array(values: Iterable[bool]) -> str:
+    """PostgreSQL's text form of a boolean array ("{t,f}"); see `int_array`."""
+    return "{" + ",".join("t" if v else "f" for v in values) + "}"
+
+
 def compile_statement(statement: ClauseElement) -> tuple[str, dict[str, Any]]:
     """A SQLAlchemy Core statement -> (SQL with %(name)s placeholders, its values)."""
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
@@ -257,6 +274,10 @@ class Transaction:
         self._deferred: list[tuple[str, Params]] = []
         self._lock = asyncio.Lock()
         self._auth_changes: set[str] = set()
+        # The request's "now" by the service's clock (AppState.clock), set by the GraphQL
+        # view so business dates follow an injected clock (service/clock.py); None
+        # outside a request (the CLI): the wall clock then.
+        self.now: datetime | None = None
 
     @property
     def write(self) -> bool:
@@ -330,6 +351,13 @@ class Transaction:
             # statement_timeout / lock_timeout: the server gave up on it, which the
             # client may retry; the connection itself is fine.
             raise STATEMENT_TIMEOUT.error() from exc
+        except psycopg.OperationalError as exc:
+            if connection_lost(exc):
+                # The server went away under the statement (restart, failover,
+                # pg_terminate_backend): nothing of this transaction was kept, and the
+                # same request succeeds once the pool reconnects. A retryable 503.
+                raise ConnectionUnavailable() from exc
+            raise
 
     async def first(self, statement: Statement, params: Params = None) -> Any | None:
         found = await self.rows(statement, params)
@@ -365,9 +393,15 @@ class Transaction:
             statement, params = compile_statement(statement)
         self._deferred.append((statement, params))
         if len(self._deferred) >= DEFER_BATCH:
-            batch, self._deferred = self._deferred, []
-            # Queued in one tick, they go out as one message.
-            await asyncio.gather(*(self.rows(text, values) for text, values in batch))
+            await self.flush_deferred()
+
+    async def flush_deferred(self) -> None:
+        """Send the deferred statements now, in one message: for a step that must see
+        their effect later in the same transaction (closing a round after ballots cast
+        in the same transaction, as seeding does)."""
+        batch, self._deferred = self._deferred, []
+        # Queued in one tick, they go out as one message.
+        await asyncio.gather(*(self.rows(text, values) for text, values in batch))
 
     async def confirm(self) -> bool:
         """Whether the guard answered true; sends it alone if no message has carried it
@@ -411,7 +445,8 @@ class Transaction:
             if self._write and not self._begun:
                 self._begun = True
             try:
-                results = await self._run(conn, message, len(prefix), len(own))
+                with self.db.span(len(prefix) + len(own)):
+                    results = await self._run(conn, message, len(prefix), len(own))
             except psycopg.Error as exc:
                 if self._write:
                     raise
@@ -533,11 +568,15 @@ class Transaction:
         message = _SEPARATOR.join([*prefix, *texts, "COMMIT"])
         self.db.observe(message, len(prefix) + len(texts) + 1)
         self._begun = True
+        started = time.perf_counter()
         try:
-            await conn.execute(message)
+            with self.db.span(len(prefix) + len(texts) + 1):
+                await conn.execute(message)
         except psycopg.Error as exc:
             log.warning("commit with deferred statements failed: %s", type(exc).__name__)
             return False
+        for timer in self.db.deferred_commit_timers:
+            timer(time.perf_counter() - started)
         return conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
     async def finish(self, *, commit: bool) -> None:
@@ -585,12 +624,39 @@ class Transaction:
             elif self._begun:
                 ok = False  # a BEGIN went out, yet no transaction is open: it was lost
             if commit and not ok:
+                if conn.broken:
+                    raise ConnectionUnavailable()
                 raise TransactionFailed("transaction failed and was rolled back")
             if ok and self._begun and self._auth_changes:
                 for hook in self.db.after_auth_change:
                     hook(frozenset(self._auth_changes))
+        except psycopg.OperationalError as exc:
+            if not conn.broken:
+                raise
+            # The connection was lost at the end (the server restarted): the server
+            # rolled back whatever it had not committed. Asked to commit, the client is
+            # told to retry (503 UNAVAILABLE); had the COMMIT itself reached the server
+            # just before, the retry meets the first write's unique key or version
+            # (docs/operations.md, "Faults").
+            if commit:
+                raise ConnectionUnavailable() from exc
         finally:
             await self.db.putconn(conn)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether a database error means the connection or the server is gone, not the
+    statement wrong: no SQLSTATE (the socket closed), class 08 (connection exception),
+    57 (operator intervention: admin or crash shutdown, the server starting up; not
+    57014, a statement cancelled by its timeout, which is STATEMENT_TIMEOUT) or 53
+    (insufficient resources: too many connections). Such a failure is worth retrying
+    as it is."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    if state == "57014":  # query_canceled
+        return False
+    return state is None or state[:2] in ("08", "57", "53")
 
 
 def _timeout_options(
@@ -668,6 +734,18 @@ class Database:
         self.observers: list[Callable[[str, int], None]] = []
         # Called with what a committed transaction noted as `auth_changed`.
         self.after_auth_change: list[Callable[[frozenset[str]], None]] = []
+        # Called with the seconds a COMMIT carrying deferred statements (the audit
+        # appends) took: the audit append latency of /metrics.
+        self.deferred_commit_timers: list[Callable[[float], None]] = []
+        # OpenTelemetry, when PINGYI_TRACING is on (service/observability/tracing.py):
+        # a span per message sent, under the request's span
+        self.tracer: Any = None
+
+    def span(self, statements: int) -> contextlib.AbstractContextManager[Any]:
+        """A span around one message (none with tracing off: a shared no-op)."""
+        if self.tracer is None:
+            return _NO_SPAN
+        return self.tracer.message(statements)  # type: ignore[no-any-return]
 
     def observe(self, message: str, statements: int) -> None:
         for observer in self.observers:

@@ -21,6 +21,16 @@ def owner_url(settings: Settings) -> str:
     return start_embedded(settings.data_dir)
 
 
+def connection_base(settings: Settings) -> str:
+    """The URL the application connection is derived from (`app_url_for`). A process
+    given only the application role's URL (a Kubernetes API pod: the owner's credentials
+    stay with the migration Job) needs no owner URL, and must not start an embedded
+    server for want of one; otherwise the owner URL as before."""
+    if settings.app_database_url and not settings.database_url:
+        return settings.app_database_url
+    return owner_url(settings)
+
+
 def prepare_database(settings: Settings) -> str:
     url = owner_url(settings)
     migrate(url, settings)
@@ -63,4 +73,4 @@ def app_from_env() -> Starlette:
     """The ASGI app of one `pingyi serve` worker: settings and database from the
     environment (the serving command has migrated the database already)."""
     settings = Settings.from_env()
-    return create_app(build_state(settings, owner_url(settings)))
+    return create_app(build_state(settings, connection_base(settings)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,6 +28,8 @@ from tests import factories
 from tests.factories import PASSWORD, password_hash
 
 __all__ = ["PASSWORD", "password_hash"]
+
+PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n"  # the smallest file an upload accepts
 
 
 @dataclass
@@ -69,11 +73,13 @@ class World:
             "round": "EvaluationRound",
             "entry": "EvaluationEntry",
             "ballot": "EvaluationRound",
+            "case": "DisposalCase",
+            "attachment": "Attachment",
         }
         return to_global_id(kind[name.rstrip("AB1")], self.records[name].id)
 
 
-async def build_world(state: AppState, *, evaluations: bool = False) -> World:
+async def build_world(state: AppState, *, evaluations: bool = False, cases: bool = False) -> World:
     """county > townships A and B; A has branches a1, a2 and general branch ag > a3;
     B has branch b1. Accounts: county organizer, security admin and auditor at the
     county; secretary and organizer of A and B; branch secretary and member of a1.
@@ -183,6 +189,55 @@ async def build_world(state: AppState, *, evaluations: bool = False) -> World:
         world.records["contactB1"] = await factories.mobile_contact(
             tx, op, member=world.members["memB1"], reached=False
         )
+        if cases:
+            # Disposal cases (service/cases), opened and filed in advance (the filing
+            # waits with the township): `caseA1` of memA1 (a 三不 flag), `caseB1` of
+            # memB1 (an application to withdraw: memB1 has a sanction, and a case about
+            # conduct would be double handling).
+            from service.cases.rules import CaseOrigin
+            from service.cases.service import open_case
+
+            for side, who, origin in (
+                ("A1", "memA1", CaseOrigin.LAPSE_FLAG),
+                ("B1", "memB1", CaseOrigin.WITHDRAWAL_APPLICATION),
+            ):
+                world.records[f"case{side}"] = await open_case(
+                    tx,
+                    op,
+                    member_id=world.members[who].id,
+                    origin=origin,
+                    facts=f"{world.units[side[0]].name}处置案件事实",
+                    not_sanctioned_statement="本案不涉及已受党纪处分的问题",
+                )
+            # An unlinked upload per side (`attachmentA1` by bsA1 in a1, `attachmentB1` by
+            # secB in b1), and memB1's latest grade unqualified: a case candidate of B.
+            for side, branch, uploader in (("A1", "a1", "bsA1"), ("B1", "b1", "secB")):
+                unit_row = world.units[branch]
+                world.records[f"attachment{side}"] = await tx.one(
+                    "INSERT INTO attachments (tenant_id, branch_id, branch_path, filename,"
+                    " content_type, size_bytes, sha256, content, uploaded_by) VALUES"
+                    " (%(t)s, %(b)s, %(p)s, %(f)s, 'application/pdf', %(n)s, %(h)s, %(c)s,"
+                    " %(by)s) RETURNING id",
+                    {
+                        "t": unit_row.tenant_id,
+                        "b": unit_row.id,
+                        "p": unit_row.path,
+                        "f": f"{unit_row.name}谈话记录.pdf",
+                        "n": len(PDF),
+                        "h": hashlib.sha256(PDF).hexdigest(),
+                        "c": PDF,
+                        "by": world.accounts[uploader],
+                    },
+                )
+            await tx.execute(
+                "INSERT INTO member_grades (tenant_id, member_id, year, grade)"
+                " VALUES (%(t)s, %(m)s, %(y)s, 'unqualified')",
+                {
+                    "t": world.members["memB1"].tenant_id,
+                    "m": world.members["memB1"].id,
+                    "y": date.today().year,
+                },
+            )
         if not evaluations:
             return world
         # Approvals: `requestA1` from a1 and `requestB1` from b1, both routed to the

@@ -38,9 +38,19 @@ from service.approvals.graphql import (
     ApprovalStep,
 )
 from service.approvals.subscriptions import ApprovalsSubscription
+from service.attachments.graphql import AttachmentsMutation
 from service.audit.graphql import AuditMutation, AuditQuery
-from service.auth.graphql import Account, AccountAdminMutation, AuthMutation, AuthQuery
+from service.auth.graphql import (
+    Account,
+    AccountAdminMutation,
+    AuthMutation,
+    AuthQuery,
+    WechatMutation,
+)
 from service.authz.graphql import AuthzMutation, RoleAssignment
+from service.cases.archive_graphql import CaseArchiveMutation
+from service.cases.graphql import CasesMutation, CasesQuery, DisposalCase
+from service.cases.overview_graphql import CaseOverviewMutation, CaseOverviewQuery
 from service.config import Settings
 from service.dues.graphql import DuesMutation, DuesPayment
 from service.errors import INVALID_INPUT, DomainError
@@ -67,6 +77,7 @@ from service.members.flags_graphql import FlagsMutation
 from service.members.graphql import Member, MembersMutation, MembersQuery
 from service.members.import_graphql import ImportMutation
 from service.members.mobile_graphql import MobileMutation, MobileQuery
+from service.members.readmission_graphql import ReadmissionMutation
 from service.registration.graphql import (
     RegistrationApplication,
     RegistrationDrive,
@@ -121,6 +132,8 @@ Query = merge_types(
         DeterminationsQuery,
         OverviewQuery,
         ApprovalsQuery,
+        CasesQuery,
+        CaseOverviewQuery,
         AuditQuery,
     ),
 )
@@ -130,6 +143,7 @@ Mutation = merge_types(
         TenantsMutation,
         AuthMutation,
         AccountAdminMutation,
+        WechatMutation,
         AuthzMutation,
         MembersMutation,
         ImportMutation,
@@ -145,6 +159,11 @@ Mutation = merge_types(
         OverviewMutation,
         ApprovalsMutation,
         AuditMutation,
+        AttachmentsMutation,
+        ReadmissionMutation,
+        CaseArchiveMutation,
+        CaseOverviewMutation,
+        CasesMutation,
     ),
 )
 # Live updates over WebSocket (service/schema/subscriptions.py): each domain's part.
@@ -204,6 +223,9 @@ class PingyiSchema(strawberry.Schema):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._prepared: OrderedDict[tuple[str, str | None], PreparedDocument] = OrderedDict()
+        # Requests that found / did not find their document prepared (/metrics)
+        self.prepared_hits = 0
+        self.prepared_misses = 0
 
     def remember_valid_document(
         self, query: str, operation_name: str | None, document: DocumentNode
@@ -238,6 +260,10 @@ class PingyiSchema(strawberry.Schema):
     ) -> Any:
         # Operation extensions (persisted queries, ...) take strawberry's whole path.
         prepared = None if operation_extensions else self.prepared(query, operation_name)
+        if prepared is None:
+            self.prepared_misses += 1
+        else:
+            self.prepared_hits += 1
         allowed = (
             DEFAULT_ALLOWED_OPERATION_TYPES
             if allowed_operation_types is None
@@ -358,6 +384,7 @@ def build_schema(
             EvaluationObjection,
             ApprovalRequest,
             ApprovalStep,
+            DisposalCase,
         ],
         config=StrawberryConfig(
             disable_field_suggestions=not settings.dev_mode,

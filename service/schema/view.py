@@ -17,6 +17,7 @@ and no tenant; the token itself scopes the transaction (service/evaluations/serv
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -60,13 +61,20 @@ from service.errors import (
 )
 from service.evaluations.graphql import TOKEN_FIELDS
 from service.schema.context import Context
+from service.schema.errors import PERSISTED_QUERY_NOT_FOUND, PERSISTED_QUERY_NOT_SUPPORTED
+from service.schema.persisted import PersistedQueries
 from service.schema.root import format_error
 from service.schema.subscriptions import SubscriptionConnection
 from service.schema.transport import PingyiTransportWSHandler
 
 log = logging.getLogger("pingyi.graphql")
 
-_PLAIN_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
+# The GraphQL-over-HTTP specification's own media type, served when the client asks for
+# it: request errors (nothing ran) then answer 4xx without a `data` entry.
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+# Persisted-query answers the Apollo protocol gives with 200 in `application/json`: the
+# client's cue to send the full text (older clients turn persisted queries off on 400).
+_APQ_RETRY_CODES = frozenset({PERSISTED_QUERY_NOT_FOUND.code, PERSISTED_QUERY_NOT_SUPPORTED.code})
 # Answers worth retrying: 503 with Retry-After (seconds).
 _RETRY_CODES = frozenset({UNAVAILABLE.code, STATEMENT_TIMEOUT.code})
 RETRY_AFTER_SECONDS = 5
@@ -96,11 +104,56 @@ def _is_upload(request: Any) -> bool:
     return media_type == "multipart/form-data"
 
 
-def _refusal(exc: DomainError) -> Response:
+@functools.lru_cache(maxsize=64)
+def prefers_graphql_response(accept: str) -> bool:
+    """Whether an Accept header asks for `application/graphql-response+json` at least as
+    much as for `application/json` (or a wildcard covering it); ties go to the newer
+    type, as the specification prefers it. No header, or `*/*` alone: JSON."""
+    best = {GRAPHQL_RESPONSE: -1.0, "json": -1.0}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        media = media.lower()
+        key = GRAPHQL_RESPONSE if media == GRAPHQL_RESPONSE else "json"
+        if key == "json" and media not in ("application/json", "application/*", "*/*"):
+            continue
+        best[key] = max(best[key], weight)
+    return best[GRAPHQL_RESPONSE] > 0 and best[GRAPHQL_RESPONSE] >= best["json"]
+
+
+def negotiated_headers(
+    response_headers: list[tuple[bytes, bytes]], request_headers: dict[str, str]
+) -> list[tuple[bytes, bytes]]:
+    """A /graphql answer's headers, `application/json` replaced by the newer media type
+    when the request prefers it: the edge's own refusals (413, a bad token) included."""
+    if not prefers_graphql_response(request_headers.get("accept", "")):
+        return response_headers
+    return [
+        (key, GRAPHQL_RESPONSE.encode())
+        if key.lower() == b"content-type" and value.lower().startswith(b"application/json")
+        else (key, value)
+        for key, value in response_headers
+    ]
+
+
+def _graphql_response(request: Any) -> bool:
+    headers = getattr(request, "headers", None)
+    return headers is not None and prefers_graphql_response(headers.get("accept", ""))
+
+
+def _refusal(exc: DomainError, request: Any = None, *, status: int | None = None) -> Response:
+    """A coded JSON refusal, in the media type the client asked for."""
     return Response(
         orjson.dumps({"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}),
-        status_code=exc.http_status,
-        media_type="application/json",
+        status_code=exc.http_status if status is None else status,
+        media_type=GRAPHQL_RESPONSE if _graphql_response(request) else "application/json",
     )
 
 
@@ -128,6 +181,25 @@ def transport_error(status: int, reason: str = "") -> DomainError:
     if status == 503:
         return UNAVAILABLE.error()
     return INVALID_REQUEST.error(_TRANSPORT_REASONS.get(reason, INVALID_REQUEST.message))
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals on every path (an unknown path, a wrong method), coded
+    JSON with a Chinese message as everything else the service answers, rather than
+    English plain text. /graphql's carry its transport wording."""
+    status = getattr(exc, "status_code", 500)
+    if request.url.path == "/graphql":
+        error = transport_error(status, str(getattr(exc, "detail", "")))
+    elif status == 405:
+        error = METHOD_NOT_ALLOWED.error(f"该地址不接受 {request.method} 请求")
+    elif status == 404:
+        error = NOT_FOUND.error(what="页面")
+    else:
+        error = transport_error(status)
+    response = _refusal(error, request if request.url.path == "/graphql" else None)
+    for name, value in (getattr(exc, "headers", None) or {}).items():
+        response.headers[name] = value  # `Allow` of a 405
+    return response
 
 
 async def _client_gone(request: Any) -> bool:
@@ -179,10 +251,14 @@ class PingyiGraphQL(GraphQL):
     # Subscriptions over WebSocket (`graphql-transport-ws`): service/schema/transport.py
     graphql_transport_ws_handler_class = PingyiTransportWSHandler
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, persisted: PersistedQueries | None = None, **kwargs: Any
+    ) -> None:
         # File uploads (multipart/form-data) are read by `_read_upload_form` first.
         kwargs.setdefault("multipart_uploads_enabled", True)
         super().__init__(*args, **kwargs)
+        # APQ and trusted documents (service/schema/persisted.py); the default: APQ on
+        self.persisted = persisted or PersistedQueries(cache_bytes=8 * 2**20)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's, with its plain-text transport refusals answered as coded JSON."""
@@ -192,10 +268,11 @@ class PingyiGraphQL(GraphQL):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except StrawberryHTTPException as exc:
-            response = _refusal(transport_error(exc.status_code, exc.reason))
+            response = _refusal(transport_error(exc.status_code, exc.reason), request)
         await response(scope, receive, send)
 
     async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -220,6 +297,7 @@ class PingyiGraphQL(GraphQL):
         try:
             await self.run(websocket, context=connection)
         finally:
+            scope["pingyi.principal"] = connection.principal  # the connection's line
             connection.dispose()
 
     async def on_ws_connect(self, context: Any) -> Any:
@@ -247,18 +325,26 @@ class PingyiGraphQL(GraphQL):
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Strawberry's request handling, with a shorter road for the common request.
 
-        A POST of `application/json` holding one operation (a `query` string, optional
-        `variables` object and `operationName` string, no `extensions`) is read here and
-        executed directly; anything else (GET, batches, uploads, streaming, malformed
-        bodies, extensions) takes strawberry's general `run`, which answers it as
-        before. The work is the same; strawberry's content negotiation and request
-        adapters were most of the view's ~18 % of a request (cProfile)."""
+        A POST of `application/json` holding one JSON object is read here: its
+        parameters checked (a wrong type is 400 INVALID_REQUEST), its persisted query
+        resolved to a document (service/schema/persisted.py), and that executed
+        directly. Anything else (GET, batches, uploads, streaming, bodies that are not
+        JSON) takes strawberry's general `run`, which answers it as before. The work is
+        the same; strawberry's content negotiation and request adapters were most of
+        the view's ~18 % of a request (cProfile)."""
         if _is_upload(request):
             refused = await self._read_upload_form(request)
             if refused is not None:
                 return refused
             return await super().run(request, context, root_value)
-        request_data = await self._plain_json_operation(request)
+        try:
+            request_data = await self._json_operation(request)
+        except DomainError as exc:
+            # A request error: nothing ran. `application/json` answers the persisted-query
+            # retry cues with 200 as Apollo servers do; everything else has its status.
+            wants_new_type = _graphql_response(request)
+            legacy = not wants_new_type and exc.code in _APQ_RETRY_CODES
+            return _refusal(exc, request, status=200 if legacy else None)
         if request_data is None:
             return await super().run(request, context, root_value)
         sub_response = await self.get_sub_response(request)
@@ -294,8 +380,13 @@ class PingyiGraphQL(GraphQL):
             )
         return None
 
-    @staticmethod
-    async def _plain_json_operation(request: Any) -> GraphQLRequestData | None:
+    async def _json_operation(self, request: Any) -> GraphQLRequestData | None:
+        """One operation from a JSON object body, or None for strawberry's general road
+        (not a POST of application/json, not JSON, a batch, a streaming Accept).
+
+        Unknown keys and unknown `extensions` are ignored (the specification lets a
+        server do so); `extensions.persistedQuery` is resolved here, so the operation
+        runs as a plain text document and takes the prepared/cached road."""
         if not isinstance(request, Request) or request.method != "POST":
             return None
         headers = request.headers
@@ -306,19 +397,31 @@ class PingyiGraphQL(GraphQL):
             data = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return None
-        if not isinstance(data, dict) or not data.keys() <= _PLAIN_KEYS:
+        if not isinstance(data, dict):
             return None
         query, variables = data.get("query"), data.get("variables")
-        operation_name = data.get("operationName")
-        if (
-            not isinstance(query, str)
-            or not isinstance(variables, dict | None)
-            or not isinstance(operation_name, str | None)
-            or data.get("extensions")
-        ):
-            return None
+        operation_name, extensions = data.get("operationName"), data.get("extensions")
+        if not isinstance(query, str | None):
+            raise INVALID_REQUEST.error("参数 query 应为字符串")
+        if not isinstance(variables, dict | None):
+            raise INVALID_REQUEST.error("参数 variables 应为对象")
+        if not isinstance(operation_name, str | None):
+            raise INVALID_REQUEST.error("参数 operationName 应为字符串")
+        if not isinstance(extensions, dict | None):
+            raise INVALID_REQUEST.error("参数 extensions 应为对象")
+        extension = (extensions or {}).get("persistedQuery")
+        persisted = self.persisted
+        # The common request (text, no hash, no manifest) costs no coroutine here.
+        plain = extension is None and persisted.trusted is None
+        # Only a caller with an access token stores documents (persisted.py).
+        register = request.scope.get("pingyi.claims") is not None
+        document = query if plain else await persisted.resolve(query, extension, register=register)
+        if document is None:
+            if not register:  # who asks comes first: without a token, that is the answer
+                raise unauthenticated()
+            raise INVALID_REQUEST.error(_TRANSPORT_REASONS["No GraphQL query found in the request"])
         return GraphQLRequestData(
-            query=query,
+            query=document,
             variables=variables,
             operation_name=operation_name,
             extensions=None,
@@ -337,6 +440,11 @@ class PingyiGraphQL(GraphQL):
         state = request.app.state.pingyi
         state.principals.start()
         claims = request.scope.get("pingyi.claims")
+        # For the request's log line and metrics (service/observability): labelled
+        # after the answer, from the prepared documents; nothing computed here.
+        query = getattr(request_data, "query", None)
+        if isinstance(query, str):
+            request.scope["pingyi.operation_key"] = (query, request_data.operation_name)
         use_cache = True
         while True:
             try:
@@ -360,6 +468,7 @@ class PingyiGraphQL(GraphQL):
                 failure = _failure(exc)
                 _mark_retry(failure, sub_response)
                 return failure
+            request.scope["pingyi.principal"] = loaded.principal
             if has_invalid_text(getattr(request_data, "variables", None)):
                 return _failure(INVALID_INPUT.error())
             try:
@@ -394,6 +503,7 @@ class PingyiGraphQL(GraphQL):
         state = request.app.state.pingyi
         principal = loaded.principal
         tx = state.db.begin(principal.scope, write=False, guard=loaded.guard)
+        tx.now = state.clock()  # business dates of the request (service/clock.py)
         ctx = Context(
             tx=tx,
             principal=principal,
@@ -428,8 +538,34 @@ class PingyiGraphQL(GraphQL):
             return _failure(exc), tx
         return result, tx
 
+    async def get_sub_response(self, request: Any) -> Any:
+        sub_response = await super().get_sub_response(request)
+        # Read by create_response, which is not given the request.
+        sub_response.pingyi_graphql_response = _graphql_response(request)
+        return sub_response
+
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            data["errors"] = [format_error(e) for e in result.errors]
+            data["errors"] = errors = [format_error(e) for e in result.errors]
+            if isinstance(request, Request):  # counted by code; the first is the outcome
+                request.app.state.pingyi.observer.note_errors(request.scope, errors)
+            # A request error (parse, validation, variables, a refusal before anything
+            # ran): no error has a path and there is no data. The newer media type has
+            # no `data` entry then (and a 4xx status, set by create_response).
+            if (
+                result.data is None
+                and _graphql_response(request)
+                and all(not e.path for e in result.errors)
+            ):
+                del data["data"]
         return data
+
+    def create_response(self, response_data: Any, sub_response: Any) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if getattr(sub_response, "pingyi_graphql_response", False):
+            response.headers["content-type"] = GRAPHQL_RESPONSE
+            if isinstance(response_data, dict) and "data" not in response_data:
+                if response.status_code < 400:
+                    response.status_code = 400
+        return response

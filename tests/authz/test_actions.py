@@ -14,9 +14,12 @@ from collections import Counter
 
 # Importing each domain's actions module registers its enum as a subclass of Action.
 import service.approvals.actions
+import service.attachments.actions
 import service.audit.actions
 import service.auth.actions
 import service.authz.actions
+import service.cases.actions
+import service.cases.export
 import service.dues.actions
 import service.evaluations.actions
 import service.meetings.actions
@@ -30,7 +33,10 @@ from service.authz.enforcer import POLICY_DIR
 
 DOMAIN_MODULES = (
     service.approvals.actions,
+    service.attachments.actions,
     service.audit.actions,
+    service.cases.export,
+    service.cases.actions,
     service.auth.actions,
     service.authz.actions,
     service.dues.actions,

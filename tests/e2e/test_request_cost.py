@@ -14,7 +14,7 @@ from __future__ import annotations
 import httpx
 
 from service.app import AppState
-from tests.support import Traffic, World, gql, login, watching
+from tests.support import Traffic, World, build_world, gql, login, watching
 
 CHILDREN = """query($p: ID!) {
   children(parentId: $p, first: 20) { edges { node { id name kind } } }
@@ -105,3 +105,42 @@ async def test_a_mutation_is_its_statements_plus_commit(
     assert last.lstrip().startswith("INSERT INTO audit_events") and last.endswith("COMMIT")
     # unit, rename, audit insert + commit
     assert traffic.round_trips == 3, traffic.messages
+
+
+ACCOUNTS = """query($f: AccountFilter) {
+  accounts(filter: $f, first: 20) { nodes { id username isActive } pageInfo { hasNextPage } }
+}"""
+
+
+async def test_accounts_page_is_one_round_trip(
+    client: httpx.AsyncClient, state: AppState, world: World
+) -> None:
+    """The account list, also narrowed to a unit (read with the page), is one message:
+    the four statements of every request and the one SELECT."""
+    token = await login(client, world.user("sysadmin"))
+    for f in (None, {"orgUnitId": world.gid("A"), "role": "MEMBER"}):
+        body, traffic = await _measured(client, state, token, ACCOUNTS, {"f": f})
+        assert body["data"]["accounts"]["nodes"], body
+        assert traffic.round_trips == 1, traffic.messages
+        assert traffic.statements == 5, traffic.messages
+
+
+DISPOSAL_CASES = """query($b: ID) {
+  disposalCases(branchId: $b, first: 20) { nodes { id stage memberName } }
+}"""
+
+
+async def test_disposal_cases_page_is_one_round_trip(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """The case list of a tenant, and of one unit (read with the page), is one message:
+    the four statements of every request and the one SELECT (service/cases)."""
+    world = await build_world(state, cases=True)
+    token = await login(client, world.user("secA"))
+    for b in (None, world.gid("a1")):
+        body, traffic = await _measured(client, state, token, DISPOSAL_CASES, {"b": b})
+        assert [n["id"] for n in body["data"]["disposalCases"]["nodes"]] == [
+            world.record_gid("caseA1")
+        ]
+        assert traffic.round_trips == 1, traffic.messages
+        assert traffic.statements == 5, traffic.messages
