@@ -14,9 +14,11 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from service.authz import ReadablePaths
+from service.clock import now
 from service.db import Transaction
 from service.pagination import Page, PageRequest, keyset
 
+from . import rules
 from .models import ApprovalRequest, ApprovalStep
 
 REQUEST_FIELDS = tuple(c.name for c in ApprovalRequest.__table__.columns)
@@ -28,7 +30,7 @@ _STEP = (
     f"SELECT {_S_COLUMNS}, r.branch_id, r.branch_path, r.kind AS request_kind,"
     " r.state AS request_state, r.digest AS request_digest, r.submitted_by,"
     " r.resubmitted_by, r.attempt AS request_attempt, r.version AS request_version,"
-    " r.chain, r.step_days, (s.state = 'pending' AND s.due_at < now()) AS overdue"
+    " r.chain, r.step_days, (s.state = 'pending' AND s.due_at < %(now)s) AS overdue"
     " FROM approval_steps s"
     " JOIN approval_requests r ON r.tenant_id = s.tenant_id AND r.id = s.request_id"
 )
@@ -155,12 +157,12 @@ async def open_step(
     role: str,
     days: int,
 ) -> Any:
-    """A pending step, due `days` days from the database's `now()`."""
+    """A pending step, due at the end of the business day `days` days after the
+    request's business date (Asia/Shanghai, by the service's clock: `rules.due_at`)."""
     row = await tx.one(
         "INSERT INTO approval_steps (tenant_id, request_id, attempt, position, org_unit_id,"
         " org_path, role, due_at) VALUES (%(tenant)s, %(request)s, %(attempt)s,"
-        " %(position)s, %(unit)s, %(path)s, %(role)s,"
-        " now() + make_interval(days => %(days)s)) RETURNING id",
+        " %(position)s, %(unit)s, %(path)s, %(role)s, %(due)s) RETURNING id",
         {
             "tenant": request.tenant_id,
             "request": request.id,
@@ -169,7 +171,7 @@ async def open_step(
             "unit": org_unit_id,
             "path": org_path,
             "role": role,
-            "days": days,
+            "due": rules.due_at(now(tx), days),
         },
     )
     step = await get_step(tx, row.id)
@@ -178,11 +180,13 @@ async def open_step(
 
 
 async def get_step(tx: Transaction, step_id: int) -> Any | None:
-    return await tx.first(f"{_STEP} WHERE s.id = %(id)s", {"id": step_id})
+    return await tx.first(f"{_STEP} WHERE s.id = %(id)s", {"id": step_id, "now": now(tx)})
 
 
 async def get_steps(tx: Transaction, ids: Sequence[int]) -> dict[int, Any]:
-    rows = await tx.rows(f"{_STEP} WHERE s.id = ANY(%(ids)s::bigint[])", {"ids": sorted(set(ids))})
+    rows = await tx.rows(
+        f"{_STEP} WHERE s.id = ANY(%(ids)s::bigint[])", {"ids": sorted(set(ids)), "now": now(tx)}
+    )
     return {row.id: row for row in rows}
 
 
@@ -191,7 +195,7 @@ async def steps_of_requests(tx: Transaction, request_ids: Sequence[int]) -> dict
     rows = await tx.rows(
         f"{_STEP} WHERE s.request_id = ANY(%(ids)s::bigint[])"
         " ORDER BY s.request_id, s.attempt, s.position",
-        {"ids": sorted(set(request_ids))},
+        {"ids": sorted(set(request_ids)), "now": now(tx)},
     )
     out: dict[int, list[Any]] = {i: [] for i in request_ids}
     for row in rows:
@@ -262,7 +266,7 @@ async def inbox_page(
     held, held_params = _pairs_sql(pairs)
     rows = await tx.rows(
         f"{_STEP} WHERE s.state = 'pending' AND {within} AND {held} AND {keyset('s.id')}",
-        params | held_params | page.params,
+        params | held_params | page.params | {"now": now(tx)},
     )
     return Page.of(rows, page)
 
@@ -271,8 +275,8 @@ async def overdue_page(tx: Transaction, readable: ReadablePaths, page: PageReque
     """Pending steps past their deadline at units strictly below the readable paths."""
     within, params = readable.sql("s.org_path")
     rows = await tx.rows(
-        f"{_STEP} WHERE s.state = 'pending' AND s.due_at < now() AND {within}"
+        f"{_STEP} WHERE s.state = 'pending' AND s.due_at < %(now)s AND {within}"
         f" AND NOT s.org_path = ANY(%(tops)s::text[]) AND {keyset('s.id')}",
-        params | page.params | {"tops": list(readable.prefixes)},
+        params | page.params | {"tops": list(readable.prefixes), "now": now(tx)},
     )
     return Page.of(rows, page)

@@ -9,7 +9,8 @@ from the org tree and the policy, never chosen by the submitter:
 2. where the policy routes this kind of request to the county (`to_county`), the
    county organization department (县委组织部), decided by a county organizer.
 
-Each step gets a deadline of `step_days` days from the moment it becomes pending.
+Each step gets a deadline of `step_days` business days (Asia/Shanghai) from the day it
+becomes pending, by the service's clock (`due_at`).
 A decider approves (the next step opens, or the request is approved after the last),
 rejects (back to the branch, with reasons: the request ends rejected) or returns it
 for more material (the request waits for the branch to resubmit; the same step is
@@ -22,11 +23,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
 from service.authz.roles import Role
+from service.clock import BUSINESS_ZONE, business_today
 from service.tenants.rules import TENANT_KINDS, OrgUnitKind
 
 MAX_STEP_DAYS = 365
@@ -187,9 +189,12 @@ def path_ids(path: str) -> list[int]:
 
 
 def due_at(opened_at: datetime, days: int) -> datetime:
-    """A step's deadline: `days` days after it became pending (the service computes the
-    same in SQL from the database's `now()`)."""
-    return opened_at + timedelta(days=days)
+    """A step's deadline: the end of the business day (Asia/Shanghai) `days` days after
+    the day it became pending. A step opened on Monday at 23:30 Beijing time with 7 days
+    is due when the next Monday ends, like one opened at 08:00 that Monday (examples in
+    tests/approvals/test_rules.py)."""
+    day = business_today(opened_at) + timedelta(days=days + 1)
+    return datetime.combine(day, time(0), tzinfo=BUSINESS_ZONE)
 
 
 def is_overdue(due: datetime, now: datetime, state: StepState) -> bool:

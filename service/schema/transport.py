@@ -20,7 +20,9 @@ import logging
 from contextlib import suppress
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
+from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -54,7 +56,13 @@ class PingyiTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         if getattr(self.context, "closed", False):
             raise WebSocketDisconnected()
         try:
-            await super().send_message(message)
+            # A text frame: graphql-transport-ws messages are JSON text. Strawberry sends
+            # what the view's encoder returns, and orjson returns bytes: a binary frame,
+            # which the graphql-ws client does not parse ("Message is missing the 'type'
+            # property"; a browser hands it over as a Blob).
+            await self.websocket.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected() from exc
         except RuntimeError as exc:  # Starlette: the socket was closed meanwhile
             raise WebSocketDisconnected() from exc
 

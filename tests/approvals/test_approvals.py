@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ import psycopg
 import pytest
 
 from service.app import AppState
-from service.approvals import repository, service
+from service.approvals import repository, rules, service
 from service.approvals.rules import ApprovalKind
 from service.auth.service import operator_principal
 from service.authz.roles import Role
@@ -435,6 +436,38 @@ async def test_overdue_steps_are_listed_for_the_level_above(
     assert "errors" not in await decide(client, sec_a, late_step)
     body = await gql(client, county, OVERDUE)
     assert late_step not in {n["id"] for n in body["data"]["overdueApprovals"]["nodes"]}
+
+
+async def test_a_step_falls_overdue_by_the_services_clock_in_beijing_days(
+    client: httpx.AsyncClient, state: AppState, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    """No sleeping and no editing of rows: the service's clock moves, and the step is
+    overdue once the Beijing day `step_days` days after its opening has ended."""
+    real = state.clock
+    request = await submit(state, world, to_county=False)
+    step = await pending_step(state, request.id)
+
+    async def listed_at(now: datetime) -> bool:
+        # Logged in at that time too: a token of the real time would have expired.
+        state.clock = lambda: now
+        county = await login(client, world.user("county"))
+        body = await gql(client, county, OVERDUE)
+        assert "errors" not in body, body
+        return step in {n["id"] for n in body["data"]["overdueApprovals"]["nodes"]}
+
+    try:
+        # The last second of the due day in Beijing: not yet; the next second: overdue.
+        due = owner_conn.execute(
+            "SELECT due_at FROM approval_steps WHERE id = %s", (_local(step),)
+        ).fetchone()[0]
+        # The end of a Beijing day: rules.due_at of the opening's instant.
+        assert due == rules.due_at(
+            due - timedelta(days=request.step_days, seconds=1), request.step_days
+        )
+        assert not await listed_at(due - timedelta(seconds=1))
+        assert await listed_at(due + timedelta(seconds=1))
+    finally:
+        state.clock = real
 
 
 # --- exactly once ---------------------------------------------------------------------

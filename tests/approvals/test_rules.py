@@ -78,9 +78,17 @@ def test_step_days_out_of_range(days: int) -> None:
 
 
 def test_deadlines_and_overdue() -> None:
-    opened = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    """Deadlines are business dates in Asia/Shanghai: a step is due when the Beijing day
+    `days` days after the day it opened ends, whatever the hour it opened."""
+    opened = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)  # 17:00 on 1 March in Beijing
     due = rules.due_at(opened, 15)
-    assert due == datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+    assert due == datetime(2026, 3, 16, 16, 0, tzinfo=UTC)  # the end of 16 March, Beijing
+    # 00:30 on 2 March in Beijing (still 1 March in UTC): one day later
+    assert rules.due_at(datetime(2026, 3, 1, 16, 30, tzinfo=UTC), 15) == due + timedelta(days=1)
+    # 08:00 and 23:30 of one Beijing day: the same deadline
+    assert rules.due_at(datetime(2026, 3, 2, 0, 0, tzinfo=UTC), 15) == rules.due_at(
+        datetime(2026, 3, 2, 15, 30, tzinfo=UTC), 15
+    )
     assert not rules.is_overdue(due, due, StepState.PENDING)  # at the deadline: not yet
     assert rules.is_overdue(due, due + timedelta(seconds=1), StepState.PENDING)
     assert not rules.is_overdue(due, due + timedelta(days=9), StepState.APPROVED)

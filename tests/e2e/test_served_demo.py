@@ -122,7 +122,7 @@ def _node() -> str:
         if os.environ.get("CI") or os.environ.get("PINGYI_AUDIT_REQUIRED"):
             pytest.fail("node and npm are needed for the graphql-http audit in CI")
         pytest.skip("node/npm not installed: the graphql-http audit runs in CI")
-    if not (AUDIT_DIR / "node_modules" / "graphql-http").is_dir():
+    if not all((AUDIT_DIR / "node_modules" / p).is_dir() for p in ("graphql-http", "graphql-ws")):
         subprocess.run(  # noqa: S603 (fixed arguments)
             [npm, "ci", "--no-audit", "--no-fund", "--silent"],
             cwd=AUDIT_DIR,
@@ -218,7 +218,10 @@ def test_client_guide_examples_run(served: str, tmp_path: Path) -> None:
     for i, (body, _) in enumerate(examples):
         # A newline first: an answer printed by curl has none at its end
         script += [f"printf '\\n@@example {i}\\n'", body]
-    env = {**os.environ, "PINGYI": served}
+    # The subscription example runs on Node with graphql-ws and ws, installed with the
+    # audit's packages (.ci/graphql-http).
+    _node()
+    env = {**os.environ, "PINGYI": served, "NODE_PATH": str(AUDIT_DIR / "node_modules")}
     done = subprocess.run(  # noqa: S603 (bash with the guide's examples)
         ["bash", "-c", "\n".join(script)],  # noqa: S607
         cwd=tmp_path,

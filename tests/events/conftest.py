@@ -136,7 +136,10 @@ class GraphQLWS:
         await self.ws.send(json.dumps(message))
 
     async def recv(self) -> dict[str, Any]:
-        return json.loads(await self.ws.recv())  # type: ignore[no-any-return]
+        frame = await self.ws.recv()
+        # Text frames, as the protocol's clients (graphql-ws, browsers) expect.
+        assert isinstance(frame, str), f"a binary frame: {frame!r}"
+        return json.loads(frame)  # type: ignore[no-any-return]
 
     async def init(self, token: str | None) -> dict[str, Any]:
         payload = {"authorization": f"Bearer {token}"} if token else {}
