@@ -67,6 +67,8 @@ STATEMENT = """mutation($c: ID!, $k: CaseStatementKind!, $t: String!) {
 LIST = """query($b: ID, $s: CaseStage) { disposalCases(branchId: $b, stage: $s, first: 50) {
   nodes { id stage } } }"""
 MINE = """{ myCases(first: 10) { nodes { id stage } } educatorCases(first: 10) { nodes { id } } }"""
+SET_POLICY = """mutation($i: GradingPolicyInput!) { setGradingPolicy(input: $i) {
+  policyVersion { version } } }"""
 CANDIDATES = """query($b: ID!) { caseCandidates(branchId: $b) { memberId origin } }"""
 
 
@@ -668,9 +670,16 @@ async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
     client: httpx.AsyncClient, state: AppState, world: World, owner_conn: Any
 ) -> None:
     """A rejection returns the case to the branch with the reason; approved, the member
-    is `correcting` with a deadline six months on; corrected, `active` again."""
+    is `correcting` with the deadline of the township's grading policy (3 months here,
+    set by the county); corrected, `active` again."""
     eds = await people(state, world)
-    t = await tokens(client, world, "bsA1", "secA")
+    t = await tokens(client, world, "bsA1", "secA", "county")
+    await ok(
+        client,
+        t["county"],
+        SET_POLICY,
+        i={"orgUnitId": world.gid("A"), "correctionMonths": 3, "note": "限期改正三个月"},
+    )
     opened = await ok(
         client,
         t["bsA1"],
@@ -703,17 +712,13 @@ async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
     )
     vote = {"expectedVoters": 5, "present": 5, "votesFor": 3, "votesAgainst": 2, "votesAbstain": 0}
     for decision in ("REJECT", "APPROVE"):
-        await ok(
+        proposed = await ok(
             client,
             t["bsA1"],
             PROPOSE,
-            i={
-                "caseId": cid,
-                "disposal": "CORRECTION",
-                "reasons": "愿意改正",
-                "correctionMonths": 6,
-            },
+            i={"caseId": cid, "disposal": "CORRECTION", "reasons": "愿意改正"},
         )
+        assert proposed["proposeCaseDisposal"]["case"]["correctionMonths"] == 3
         await ok(
             client, t["secA"], PRE_REVIEW, i={"caseId": cid, "agreed": True, "opinion": "同意"}
         )
@@ -728,7 +733,7 @@ async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
     seen = await stage_of(client, t["bsA1"], cid)
     today = business_today(datetime.now(UTC))
     assert seen["stage"] == "CORRECTING"
-    assert seen["correctionDeadline"] == correction_deadline(today, 6).isoformat()
+    assert seen["correctionDeadline"] == correction_deadline(today, 3).isoformat()
     assert member_status(world, owner_conn, "memA1")[0] == "correcting"
     done = await ok(
         client, t["bsA1"], CORRECTION, i={"caseId": cid, "corrected": True, "finding": "已改正"}
