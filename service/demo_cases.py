@@ -291,16 +291,18 @@ async def load_demo_cases(
         county=True,
         occurred_on=day(65),
     )
+    # Everyone the branch counts as a voter, one absent, one against.
+    expected = len(await cases.assembly_voters(tx, closed))
     await cases.record_case_assembly(
         tx,
         runner,
         case_id=closed.id,
         held_on=day(60),
-        expected_voters=20,
-        present=18,
-        votes_for=16,
+        expected_voters=expected,
+        present=expected - 1,
+        votes_for=expected - 2,
         votes_against=1,
-        votes_abstain=1,
+        votes_abstain=0,
         defence="本人未到会，书面申辩称工作繁忙",
         minutes="支部党员大会无记名投票表决，同意除名",
     )

@@ -32,6 +32,7 @@ from service.approvals.service import (
     overdue,
     remove_outcome_handler,
     request_steps,
+    requests_with_steps,
     resubmit,
     submit,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "overdue",
     "remove_outcome_handler",
     "request_steps",
+    "requests_with_steps",
     "resubmit",
     "submit",
 ]

@@ -166,6 +166,17 @@ async def request_steps(
     ]
 
 
+async def requests_with_steps(
+    tx: Transaction, request_ids: Sequence[int]
+) -> list[tuple[Any, list[Any]]]:
+    """Requests and all their steps, in order, WITHOUT the reader's approval:read filter:
+    for a domain whose own check has authorized the subject they decide (a disposal
+    case's archive must hold every approval of the case, whoever exports it)."""
+    by_id = await repository.get_requests(tx, request_ids)
+    steps = await repository.steps_of_requests(tx, request_ids)
+    return [(by_id[i], steps.get(i, [])) for i in request_ids if i in by_id]
+
+
 async def latest_request(
     tx: Transaction,
     principal: Principal,

@@ -13,3 +13,6 @@ class CaseAction(Action):
     # A member's part: the member files statements and appeals on their own case, an
     # educator logs sessions on the case they are assigned to (both checked per case).
     PARTICIPATE = "case:participate"
+    # The case bundle (立卷归档): its first export of a closed case writes the archive
+    # record and the decision into the member's file. Those who run or oversee cases.
+    ARCHIVE = "case:archive"

@@ -39,6 +39,7 @@ from service.attachments import repository as files
 from service.audit.service import record
 from service.auth.principal import Principal
 from service.cases import repository as case_repository
+from service.cases.actions import CaseAction
 from service.cases.rules import (
     DISPOSAL_LABELS,
     ORIGIN_LABELS,
@@ -115,7 +116,9 @@ class _File:
 async def export_case_archive(
     tx: Transaction, principal: Principal, *, case_id: int
 ) -> CaseArchive:
-    data = await case_for_archive(tx, principal, case_id=case_id)
+    # Archiving (the first export of a closed case writes the record and the member's
+    # file) is the exporters' action, not every reader's.
+    data = await case_for_archive(tx, principal, case_id=case_id, action=CaseAction.ARCHIVE)
     case = data.case
     record_ids = [r.id for r in data.records]
     attached = await files.of_owners(tx, "case", [case.id])

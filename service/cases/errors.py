@@ -24,7 +24,9 @@ CASE_ORIGIN_STATUS_MISMATCH = ErrorCode(
     "CASE_ORIGIN_STATUS_MISMATCH",
     "“停止党籍后失联满两年”只适用于停止党籍的党员；停止党籍的党员也只能以此立案",
 )
-CASE_DATE_INVALID = ErrorCode("CASE_DATE_INVALID", "日期不能晚于今天，也不能早于立案日期")
+CASE_DATE_INVALID = ErrorCode(
+    "CASE_DATE_INVALID", "日期不能晚于今天，也不能早于立案日期；立案日期最多早于今天一年"
+)
 TALKERS_INVALID = ErrorCode("TALKERS_INVALID", "组织谈话应由两名正式党员进行，请填写两人姓名")
 EDUCATORS_INVALID = ErrorCode(
     "EDUCATORS_INVALID", "教育转化联系人应为本支部两名正式党员，且不能是当事党员本人"
@@ -41,6 +43,14 @@ ASSEMBLY_COUNTS_INVALID = ErrorCode(
 ASSEMBLY_NO_QUORUM = ErrorCode(
     "ASSEMBLY_NO_QUORUM",
     "到会有表决权的党员未超过应到会人数的半数（{present}/{expected}），不能表决",
+)
+ASSEMBLY_EXPECTED_VOTERS_MISMATCH = ErrorCode(
+    "ASSEMBLY_EXPECTED_VOTERS_MISMATCH",
+    "应到会有表决权的党员为 {expected} 人（本支部正式党员，不含留党察看期间和经同意不计入的党员），"
+    "与所填 {given} 人不符",
+)
+EXCLUSION_NOT_A_VOTER = ErrorCode(
+    "EXCLUSION_NOT_A_VOTER", "不计入应到会人数的只能是本支部有表决权的正式党员"
 )
 EXCLUSION_REASON_INVALID = ErrorCode("EXCLUSION_REASON_INVALID", "不计入应到会人数须有规定的理由")
 

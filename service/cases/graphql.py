@@ -209,6 +209,13 @@ class DisposalCase(Node):
         loader = info.context.loader(load_owner_attachments)
         return await loader.load(("case", self.row.id))  # type: ignore[no-any-return]
 
+    @strawberry.field(
+        description="支部党员大会应到会有表决权的党员数（本支部正式党员，不含留党察看期内的；"
+        "经同意不计入者另减）：recordCaseAssembly 的 expectedVoters 须与之相符"
+    )
+    async def assembly_voters(self, info: Info[Context, None]) -> int:
+        return len(await service.assembly_voters(info.context.tx, self.row))
+
     @strawberry.field(description="教育转化联系人")
     async def educators(self, info: Info[Context, None]) -> list[CaseEducator]:
         ctx = info.context

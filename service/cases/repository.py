@@ -262,6 +262,25 @@ async def add_session(
     )
 
 
+async def branch_voters(tx: Transaction, tenant_id: int, branch_id: int) -> list[Any]:
+    """The branch's full members on the rolls (正式党员, active or correcting), each with
+    their sanctions: who may vote in its member assembly, before probation is counted."""
+    return await tx.rows(
+        """
+        SELECT m.id,
+               coalesce((SELECT json_agg(json_build_object('kind', s.kind,
+                   'decided_on', s.decided_on, 'probation_ends_on', s.probation_ends_on))
+                 FROM sanctions s WHERE s.tenant_id = m.tenant_id AND s.member_id = m.id),
+                 '[]'::json) AS sanctions
+        FROM members m
+        WHERE m.tenant_id = %(tenant)s AND m.branch_id = %(branch)s AND m.category = 'full'
+          AND m.status IN ('active', 'correcting')
+        ORDER BY m.id
+        """,
+        {"tenant": tenant_id, "branch": branch_id},
+    )
+
+
 async def sanction_dates(tx: Transaction, tenant_id: int, member_id: int) -> list[date]:
     rows = await tx.rows(
         "SELECT decided_on FROM sanctions WHERE tenant_id = %(tenant)s AND member_id = %(member)s",

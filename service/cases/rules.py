@@ -428,6 +428,10 @@ DEFAULT_CORRECTION_MONTHS = DEFAULT_POLICY.correction_months
 # Double handling: a sanction decided this many months before the opening day is taken
 # to cover the member's conduct of that time (see `double_handling`).
 SANCTION_LOOKBACK_MONTHS = 12
+# A case may be entered after the branch committee proposed it (or taken over from
+# paper), but not from further back than a year: the opening day may lie at most this
+# many days before today. The double-handling check also looks back from today.
+MAX_OPENING_BACKDATE_DAYS = 366
 
 
 def add_months(day: date, months: int) -> date:

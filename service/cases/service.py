@@ -32,11 +32,13 @@ from service.approvals import ApprovalKind, Outcome
 from service.audit.service import record
 from service.auth.principal import Principal
 from service.authz import authorizer, readable_paths, require
+from service.authz.actions import Action
 from service.cases import repository, rules
 from service.cases.actions import CaseAction
 from service.cases.errors import (
     ALREADY_SANCTIONED,
     ASSEMBLY_COUNTS_INVALID,
+    ASSEMBLY_EXPECTED_VOTERS_MISMATCH,
     ASSEMBLY_NO_QUORUM,
     CASE,
     CASE_ALREADY_OPEN,
@@ -49,6 +51,7 @@ from service.cases.errors import (
     CORRECTION_MONTHS_INVALID,
     DISPOSAL_UNFIT,
     EDUCATORS_INVALID,
+    EXCLUSION_NOT_A_VOTER,
     EXCLUSION_REASON_INVALID,
     NOT_SANCTIONED_STATEMENT_MISSING,
     PRE_REVIEW_DONE,
@@ -73,6 +76,7 @@ from service.members.mobile import clean_text
 from service.members.rules import STATUS_LABELS, MemberStatus, may_move
 from service.members.service import get_member, set_status
 from service.pagination import Page, PageRequest, fits_bigint
+from service.sanctions.rules import sanctions_from_json, under_probation
 
 SUBJECT_TYPE = "DisposalCase"
 MAX_TEXT = 4000
@@ -226,12 +230,14 @@ class CaseArchiveData:
 
 
 async def case_for_archive(
-    tx: Transaction, principal: Principal, *, case_id: int
+    tx: Transaction, principal: Principal, *, case_id: int, action: Action = CaseAction.READ
 ) -> CaseArchiveData:
     """The case with every record, educator, session and approval request (with its
-    steps), for a reader of the branch's cases."""
+    steps), for whoever may do `action` on the branch's cases (the archive passes its
+    export action). Every approval of the case is included: reading the case is what
+    authorizes them, not the reader's own approval rights."""
     row = await get_case(tx, principal, case_id)
-    require(principal, CaseAction.READ, row.branch_path, what=CASE, seen_with=CaseAction.READ)
+    require(principal, action, row.branch_path, what=CASE, seen_with=CaseAction.READ)
     # Every request the case went through (a rejected disposal, then the next one).
     found = await tx.rows(
         "SELECT id FROM approval_requests WHERE tenant_id = %(tenant)s"
@@ -239,10 +245,7 @@ async def case_for_archive(
         " AND subject_id = %(case)s ORDER BY id",
         {"tenant": row.tenant_id, "type": SUBJECT_TYPE, "case": row.id},
     )
-    ids = [r.id for r in found]
-    loaded = await approvals.load_requests(tx, principal, ids)
-    steps = await approvals.request_steps(tx, principal, ids)
-    requests = [(r, s) for r, s in zip(loaded, steps, strict=True) if r is not None]
+    requests = await approvals.requests_with_steps(tx, [r.id for r in found])
     return CaseArchiveData(
         case=row,
         records=await repository.records_of(tx, row),
@@ -465,8 +468,15 @@ async def open_case(
     if statement is None:
         raise NOT_SANCTIONED_STATEMENT_MISSING.error()
     day = _day(tx, None, opened_on)
+    today = business_today(tx)
+    if (today - day).days > rules.MAX_OPENING_BACKDATE_DAYS:
+        raise CASE_DATE_INVALID.error()
     sanctions = await repository.sanction_dates(tx, member.tenant_id, member.id)
-    if rules.double_handling(origin, sanctions, day):
+    # Measured from today as well as from the stated opening day: a backdated opening
+    # must not step outside the lookback of a recent sanction.
+    if rules.double_handling(origin, sanctions, day) or rules.double_handling(
+        origin, sanctions, today
+    ):
         raise ALREADY_SANCTIONED.error(months=rules.SANCTION_LOOKBACK_MONTHS)
     row = await repository.insert_case(
         tx,
@@ -870,6 +880,18 @@ class Exclusion:
     note: str | None = None
 
 
+async def assembly_voters(tx: Transaction, row: Any) -> set[int]:
+    """Who may vote in the branch's member assembly on the case today: its full members
+    on the rolls, less those under probation (留党察看). The expected voters are these
+    less the exclusions the assembly agreed to (each a listed reason)."""
+    today = business_today(tx)
+    return {
+        v.id
+        for v in await repository.branch_voters(tx, row.tenant_id, row.branch_id)
+        if not under_probation(sanctions_from_json(v.sanctions), today)
+    }
+
+
 async def record_case_assembly(
     tx: Transaction,
     principal: Principal,
@@ -891,14 +913,21 @@ async def record_case_assembly(
     evaluations (more than half of the expected voters present; passed with more than
     half of the expected voters for). No quorum: nothing moves (ASSEMBLY_NO_QUORUM)."""
     row = await _locked(tx, principal, case_id)
-    if exclusions:
-        listed = {e.member_id for e in exclusions}
+    listed = {e.member_id for e in exclusions}
+    if listed:  # a member the principal cannot see answers as a missing one
         found = await members_repository.get_members(tx, [i for i in listed if fits_bigint(i)])
         if any(found.get(i) is None for i in listed):
             raise not_found("党员")
     await _check_attachments(tx, principal, attachment_ids, row)
     if CaseStage(row.stage) is not CaseStage.PRE_REVIEWED:
         raise _stage_error(row)
+    voters = await assembly_voters(tx, row)
+    if not listed <= voters:
+        raise EXCLUSION_NOT_A_VOTER.error()
+    # 应到会有表决权的党员: counted here, not taken from the minutes.
+    expected = len(voters - listed)
+    if expected_voters != expected:
+        raise ASSEMBLY_EXPECTED_VOTERS_MISMATCH.error(expected=expected, given=expected_voters)
     counts = (expected_voters, present, votes_for, votes_against, votes_abstain)
     if min(counts) < 0 or votes_for + votes_against + votes_abstain > present:
         raise ASSEMBLY_COUNTS_INVALID.error()

@@ -93,7 +93,12 @@ from service.evaluations.stages import (
 from service.members.mobile import clean_text
 from service.members.service import my_member
 from service.pagination import Page, PageRequest, fits_bigint
-from service.sanctions.rules import Override, Sanction, grade_override, under_probation
+from service.sanctions.rules import (
+    Override,
+    grade_override,
+    sanctions_from_json,
+    under_probation,
+)
 from service.tenants import repository as units
 from service.tenants.rules import TENANT_KINDS, OrgUnitKind
 from service.tenants.service import ensure_active
@@ -551,14 +556,7 @@ async def _fix_roster(tx: Transaction, round_row: Any) -> None:
     today = date.today()
     rows = []
     for position, fact in enumerate(facts, start=1):
-        sanctions = [
-            Sanction(
-                s["kind"],
-                date.fromisoformat(s["decided_on"]),
-                date.fromisoformat(s["probation_ends_on"]) if s["probation_ends_on"] else None,
-            )
-            for s in (fact.sanctions if isinstance(fact.sanctions, list) else [])
-        ]
+        sanctions = sanctions_from_json(fact.sanctions)
         rows.append(
             {
                 "id": fact.id,

@@ -19,6 +19,10 @@ BRANCH_ARCHIVED = ErrorCode("BRANCH_ARCHIVED", "该党支部已归档，不能�
 STATUS_MOVE_NOT_ALLOWED = ErrorCode(
     "STATUS_MOVE_NOT_ALLOWED", "党员状态不能从“{current}”改为“{target}”"
 )
+STATUS_HELD_BY_CASE = ErrorCode(
+    "STATUS_HELD_BY_CASE",
+    "“限期改正中”以及有未结处置案件时的除名、退党，只能经处置案件的程序决定",
+)
 MEMBER_NOT_ON_ROLLS = ErrorCode("MEMBER_NOT_ON_ROLLS", "该党员状态为“{status}”，不能再{doing}")
 NOT_PROBATIONARY = ErrorCode("NOT_PROBATIONARY", "只有预备党员才能转正")
 SAME_BRANCH = ErrorCode("SAME_BRANCH", "该党员已在这个党支部")

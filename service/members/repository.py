@@ -232,3 +232,13 @@ async def history_page(tx: Transaction, member_id: int, page: PageRequest) -> Pa
         {"member": member_id, **page.params},
     )
     return Page.of(rows, page)
+
+
+async def has_open_case(tx: Transaction, tenant_id: int, member_id: int) -> bool:
+    """Whether a disposal case about the member is still open (处置案件未结)."""
+    row = await tx.first(
+        "SELECT 1 AS open FROM disposal_cases WHERE tenant_id = %(t)s AND member_id = %(m)s"
+        " AND stage <> 'closed' LIMIT 1",
+        {"t": tenant_id, "m": member_id},
+    )
+    return row is not None

@@ -44,6 +44,7 @@ from service.members.errors import (
     PII_UNREADABLE,
     REASON_REQUIRED,
     SAME_BRANCH,
+    STATUS_HELD_BY_CASE,
     STATUS_MOVE_NOT_ALLOWED,
 )
 from service.members.repository import MemberFilter
@@ -521,6 +522,10 @@ async def update_member(
     return updated
 
 
+# Statuses a disposal case ends in (除名, 退党): recorded by hand only with no case open.
+CASE_DECIDED = frozenset({MemberStatus.REMOVED, MemberStatus.WITHDREW})
+
+
 async def change_status(
     tx: Transaction,
     principal: Principal,
@@ -538,6 +543,13 @@ async def change_status(
         raise STATUS_MOVE_NOT_ALLOWED.error(
             current=STATUS_LABELS[current], target=STATUS_LABELS[status]
         )
+    # The statuses a disposal case decides (service/cases) follow its procedure: 限期改正
+    # is only ever a case's, and while a case is open neither removal nor withdrawal
+    # may be recorded beside it (the case's end state and the status must agree).
+    if MemberStatus.CORRECTING in (current, status) or (
+        status in CASE_DECIDED and await repository.has_open_case(tx, member.tenant_id, member.id)
+    ):
+        raise STATUS_HELD_BY_CASE.error()
     return await set_status(
         tx,
         principal,

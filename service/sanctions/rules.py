@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class SanctionKind(StrEnum):
@@ -63,6 +63,19 @@ class Sanction:
     @classmethod
     def decided(cls, kind: SanctionKind, decided_on: date) -> Sanction:
         return cls(kind.value, decided_on, probation_ends_on(kind, decided_on))
+
+
+def sanctions_from_json(items: Any) -> list[Sanction]:
+    """Sanctions as a statement aggregates them (`json_agg` of kind, decided_on,
+    probation_ends_on; ISO dates), for the rules."""
+    return [
+        Sanction(
+            s["kind"],
+            date.fromisoformat(s["decided_on"]),
+            date.fromisoformat(s["probation_ends_on"]) if s["probation_ends_on"] else None,
+        )
+        for s in (items if isinstance(items, list) else [])
+    ]
 
 
 def add_years(day: date, years: int) -> date:

@@ -9,8 +9,11 @@ Trusted documents (`PINGYI_TRUSTED_DOCUMENTS`): a JSON manifest made when the cl
 are built, either `{sha256: document}` or Apollo's persisted-query manifest
 (`{"format": "apollo-persisted-query-manifest", "operations": [{"id", "body"}]}`).
 Then only its documents run, sent by hash or as their exact text; anything else is
-`PERSISTED_QUERY_NOT_IN_LIST` and nothing is registered. Every id must be the SHA-256
-of its document: a manifest that says otherwise stops the start, not a request.
+`PERSISTED_QUERY_NOT_IN_LIST` and nothing is registered. Every road to execution asks
+`resolve_request` (service/schema/view.py: a JSON POST, a streaming Accept, a multipart
+upload's `operations`; service/schema/transport.py: a WebSocket `subscribe`). Every
+id must be the SHA-256 of its document: a manifest that says otherwise stops the start,
+not a request.
 
 Resolution happens before execution and hands the view the plain text, so a hashed
 request takes the same road as a plain one: strawberry's parser and validation caches
@@ -42,6 +45,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from service.errors import INVALID_REQUEST
 from service.schema.errors import (
     PERSISTED_QUERY_HASH_MISMATCH,
     PERSISTED_QUERY_INVALID,
@@ -172,6 +176,19 @@ class PersistedQueries:
             trusted=load_manifest(path) if path is not None else None,
             shared=RedisDocuments(redis_url) if redis_url else None,
         )
+
+    async def resolve_request(
+        self, query: Any, extensions: Any, *, register: bool = True
+    ) -> str | None:
+        """`resolve` for a request's `query` and `extensions` as sent, whichever road it
+        came by (a JSON body, a multipart upload's `operations`, a WebSocket `subscribe`
+        payload): the one check every road shares, so trusted mode has no way around."""
+        if not isinstance(query, str | None):
+            raise INVALID_REQUEST.error("参数 query 应为字符串")
+        if not isinstance(extensions, dict | None):
+            raise INVALID_REQUEST.error("参数 extensions 应为对象")
+        extension = None if extensions is None else extensions.get("persistedQuery")
+        return await self.resolve(query, extension, register=register)
 
     async def resolve(
         self, query: str | None, extension: Any, *, register: bool = True

@@ -10,6 +10,9 @@ closes). What this adds:
 - errors formatted as on HTTP (`root.format_error`: coded errors as they are, anything
   unexpected masked), and an error that ends the stream (EVENTS_INTERRUPTED, say) sent
   as the protocol's terminal `error` message rather than a `next`;
+- trusted documents (service/schema/persisted.py) as over HTTP: in that mode a
+  `subscribe` whose document (text, or `extensions.persistedQuery`) is not in the
+  manifest is answered with an `error` (PERSISTED_QUERY_NOT_IN_LIST) and never runs;
 - nothing is sent once the connection is closed (a revoked session closes it from
   another task while events may be in flight).
 """
@@ -33,7 +36,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
-from service.errors import INVALID_REQUEST
+from service.errors import INVALID_REQUEST, DomainError
 from service.events.errors import SUBSCRIPTIONS_ONLY
 from service.schema.root import format_error
 
@@ -66,7 +69,34 @@ class PingyiTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         except RuntimeError as exc:  # Starlette: the socket was closed meanwhile
             raise WebSocketDisconnected() from exc
 
+    async def handle_subscribe(self, message: Any) -> None:
+        """Strawberry's, the document resolved by the trusted manifest first (if there
+        is one). A refusal rides in the operation in place of its document, so it is
+        answered as that subscription's `error` after strawberry's own checks (an
+        unacknowledged connection, a duplicate id, too many subscriptions)."""
+        persisted = getattr(self.view, "persisted", None)
+        payload = message.get("payload") if isinstance(message, dict) else None
+        if persisted is not None and persisted.trusted is not None and isinstance(payload, dict):
+            resolved: Any
+            try:
+                resolved = await persisted.resolve_request(
+                    payload.get("query"), payload.get("extensions"), register=False
+                )
+            except DomainError as exc:
+                resolved = exc
+            if resolved is not None:
+                message = {**message, "payload": {**payload, "query": resolved}}
+        await super().handle_subscribe(message)
+
     async def run_operation(self, operation: Operation[Any, Any]) -> None:
+        if isinstance(operation.query, DomainError):  # not in the trusted manifest
+            refusal = operation.query
+            with suppress(WebSocketDisconnected):
+                await self._send_error(
+                    operation, [GraphQLError(refusal.message, original_error=refusal)]
+                )
+            self.operations.pop(operation.id, None)
+            return
         try:
             source = await self.schema.stream(
                 operation.query,

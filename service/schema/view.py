@@ -240,6 +240,21 @@ def token_ballot_only(request_data: Any) -> bool:
     )
 
 
+class _RequestRefused(Exception):
+    """A request error found while strawberry reads the request (`parse_http_body`)."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _request_refusal(exc: DomainError, request: Any) -> Response:
+    """A request error: nothing ran. `application/json` answers the persisted-query
+    retry cues with 200 as Apollo servers do; everything else has its status."""
+    legacy = not _graphql_response(request) and exc.code in _APQ_RETRY_CODES
+    return _refusal(exc, request, status=200 if legacy else None)
+
+
 class PingyiGraphQL(GraphQL):
     """Strawberry's ASGI view, with the request's unit of work around execution.
 
@@ -329,24 +344,21 @@ class PingyiGraphQL(GraphQL):
         parameters checked (a wrong type is 400 INVALID_REQUEST), its persisted query
         resolved to a document (service/schema/persisted.py), and that executed
         directly. Anything else (GET, batches, uploads, streaming, bodies that are not
-        JSON) takes strawberry's general `run`, which answers it as before. The work is
+        JSON) takes strawberry's general `run`, which answers it as before (trusted
+        documents enforced there too: `parse_http_body`). The work is
         the same; strawberry's content negotiation and request adapters were most of
         the view's ~18 % of a request (cProfile)."""
         if _is_upload(request):
             refused = await self._read_upload_form(request)
             if refused is not None:
                 return refused
-            return await super().run(request, context, root_value)
+            return await self._general_run(request, context, root_value)
         try:
             request_data = await self._json_operation(request)
         except DomainError as exc:
-            # A request error: nothing ran. `application/json` answers the persisted-query
-            # retry cues with 200 as Apollo servers do; everything else has its status.
-            wants_new_type = _graphql_response(request)
-            legacy = not wants_new_type and exc.code in _APQ_RETRY_CODES
-            return _refusal(exc, request, status=200 if legacy else None)
+            return _request_refusal(exc, request)
         if request_data is None:
-            return await super().run(request, context, root_value)
+            return await self._general_run(request, context, root_value)
         sub_response = await self.get_sub_response(request)
         result = await self.execute_operation(
             request=request,
@@ -360,6 +372,34 @@ class PingyiGraphQL(GraphQL):
         if result.errors:
             self._handle_errors(result.errors, response_data)
         return self.create_response(response_data=response_data, sub_response=sub_response)
+
+    async def _general_run(self, request: Any, context: Any, root_value: Any) -> Any:
+        """Strawberry's `run`, a refusal of `parse_http_body` answered as on the short road."""
+        try:
+            return await super().run(request, context, root_value)
+        except _RequestRefused as refused:
+            return _request_refusal(refused.error, request)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """Strawberry's reading of a request on its general road (uploads, a streaming
+        Accept, GET, batches), with trusted documents enforced as on the short road:
+        each operation's `query` or persisted hash resolved by the manifest
+        (`PersistedQueries.resolve_request`), or the request refused before anything
+        runs. Without a manifest nothing changes here."""
+        request_data = await super().parse_http_body(request)
+        if self.persisted.trusted is None:
+            return request_data
+        operations = request_data if isinstance(request_data, list) else [request_data]
+        try:
+            for operation in operations:
+                document = await self.persisted.resolve_request(  # (nothing registers)
+                    operation.query, operation.extensions, register=False
+                )
+                operation.query = document
+                operation.extensions = None
+        except DomainError as exc:
+            raise _RequestRefused(exc) from exc
+        return request_data
 
     @staticmethod
     async def _read_upload_form(request: Request) -> Response | None:
@@ -409,13 +449,16 @@ class PingyiGraphQL(GraphQL):
             raise INVALID_REQUEST.error("参数 operationName 应为字符串")
         if not isinstance(extensions, dict | None):
             raise INVALID_REQUEST.error("参数 extensions 应为对象")
-        extension = (extensions or {}).get("persistedQuery")
         persisted = self.persisted
         # The common request (text, no hash, no manifest) costs no coroutine here.
-        plain = extension is None and persisted.trusted is None
+        plain = persisted.trusted is None and (extensions or {}).get("persistedQuery") is None
         # Only a caller with an access token stores documents (persisted.py).
         register = request.scope.get("pingyi.claims") is not None
-        document = query if plain else await persisted.resolve(query, extension, register=register)
+        document = (
+            query
+            if plain
+            else await persisted.resolve_request(query, extensions, register=register)
+        )
         if document is None:
             if not register:  # who asks comes first: without a token, that is the answer
                 raise unauthenticated()

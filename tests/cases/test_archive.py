@@ -30,9 +30,11 @@ from tests.cases.test_cases_http import (
     PRE_REVIEW,
     PROPOSE,
     SUBMIT,
+    assembly_vote,
     decide,
     ok,
     tokens,
+    voters,
 )
 from tests.support import World, error_codes, gql
 
@@ -73,11 +75,7 @@ async def closed_withdrawal(
         ASSEMBLY,
         i={
             "caseId": cid,
-            "expectedVoters": 3,
-            "present": 3,
-            "votesFor": 2,
-            "votesAgainst": 1,
-            "votesAbstain": 0,
+            **assembly_vote(await voters(client, t["bsA1"], cid)),
             "defence": "本人无异议",
             "attachmentIds": [minutes["id"]],
         },
@@ -103,6 +101,10 @@ async def test_archive_bundle_of_a_closed_case(
     cid, attachment_ids = await closed_withdrawal(client, world, t)
     case_id = from_global_id(cid, "DisposalCase")[1]
 
+    # The member reads their own case but does not archive it: only those who may export
+    # the branch's cases make the bundle (its first export is the archive).
+    refused = await gql(client, t["memA1"], EXPORT, {"i": {"caseId": cid}})
+    assert error_codes(refused) in (["FORBIDDEN"], ["NOT_FOUND"]), refused
     made = (await ok(client, t["county"], EXPORT, i={"caseId": cid}))["exportCaseArchive"]
     assert made["final"] is True and made["archivedNow"] is True
     assert made["filename"].endswith(".zip") and str(case_id) in made["filename"]

@@ -21,6 +21,7 @@ from service.authz.roles import Role
 from service.cases import service as cases_service
 from service.cases.rules import CaseOrigin, correction_deadline
 from service.clock import business_today
+from service.members.rules import MemberCategory
 from service.members.service import link_account
 from service.schema.ids import from_global_id, to_global_id
 from tests import factories
@@ -107,6 +108,27 @@ async def decide(
     )
 
 
+VOTERS = "query($id: ID!) { disposalCase(id: $id) { assemblyVoters } }"
+
+
+async def voters(client: httpx.AsyncClient, token: str, case_id: str) -> int:
+    """The branch's voters in its member assembly on the case (full members on the rolls,
+    not under probation), as the service counts them."""
+    return int((await ok(client, token, VOTERS, id=case_id))["disposalCase"]["assemblyVoters"])
+
+
+def assembly_vote(expected: int, **more: Any) -> dict[str, Any]:
+    """Everyone expected present and voting for: a vote that sits and passes."""
+    return {
+        "expectedVoters": expected,
+        "present": expected,
+        "votesFor": expected,
+        "votesAgainst": 0,
+        "votesAbstain": 0,
+        **more,
+    }
+
+
 async def stage_of(client: httpx.AsyncClient, token: str, case_id: str) -> dict[str, Any]:
     return dict((await ok(client, token, CASE, id=case_id))["disposalCase"])
 
@@ -147,6 +169,13 @@ async def test_unqualified_member_correction_fails_persuasion_refused_removal(
 ) -> None:
     eds = await people(state, world)
     t = await tokens(client, world, "bsA1", "secA", "county", "memA1", "ed1", "ed2", "secB")
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
+        made = await factories.member(
+            tx, op, branch=world.units["a1"], category=MemberCategory.PROBATIONARY
+        )
+    probationary = to_global_id("Member", made.id)
+    memb1 = world.member_gid("memB1")
     today = business_today(datetime.now(UTC))
     day = lambda n: (today - timedelta(days=n)).isoformat()  # noqa: E731
     opened = await ok(
@@ -294,31 +323,44 @@ async def test_unqualified_member_correction_fails_persuasion_refused_removal(
                 i={"caseId": cid, "agreed": True, "opinion": "书面同意"},
             )
         assert (await stage_of(client, t["bsA1"], cid))["stage"] == "PRE_REVIEWED"
+        n = await voters(client, t["bsA1"], cid)
+        # The expected voters are counted by the service, not taken from the minutes.
+        await refused(
+            client,
+            t["bsA1"],
+            ASSEMBLY,
+            "ASSEMBLY_EXPECTED_VOTERS_MISMATCH",
+            i={"caseId": cid, **assembly_vote(n + 5)},
+        )
+        # Half of the expected voters present is no quorum ("more than half").
         await refused(
             client,
             t["bsA1"],
             ASSEMBLY,
             "ASSEMBLY_NO_QUORUM",
-            i={
-                "caseId": cid,
-                "expectedVoters": 10,
-                "present": 5,
-                "votesFor": 5,
-                "votesAgainst": 0,
-                "votesAbstain": 0,
-            },
+            i={"caseId": cid, **assembly_vote(n, present=n // 2, votesFor=n // 2)},
         )
+        # Only a voter of the branch can be left out of the expected voters: not a
+        # probationary member (no vote), and another township's member is not found.
+        for who, code in ((probationary, "EXCLUSION_NOT_A_VOTER"), (memb1, "NOT_FOUND")):
+            await refused(
+                client,
+                t["bsA1"],
+                ASSEMBLY,
+                code,
+                i={
+                    "caseId": cid,
+                    **assembly_vote(n - 1),
+                    "exclusions": [{"memberId": who, "reason": "abroad_six_months"}],
+                },
+            )
         await ok(
             client,
             t["bsA1"],
             ASSEMBLY,
             i={
                 "caseId": cid,
-                "expectedVoters": 10,
-                "present": 8,
-                "votesFor": 7,
-                "votesAgainst": 1,
-                "votesAbstain": 0,
+                **assembly_vote(n - 1),
                 "defence": "本人申辩",
                 "exclusions": [
                     {"memberId": world.member_gid("otherA1"), "reason": "abroad_six_months"}
@@ -485,14 +527,7 @@ async def test_voluntary_withdrawal_is_filed_with_the_county(
         client,
         t["bsA1"],
         ASSEMBLY,
-        i={
-            "caseId": cid,
-            "expectedVoters": 3,
-            "present": 3,
-            "votesFor": 2,
-            "votesAgainst": 1,
-            "votesAbstain": 0,
-        },
+        i={"caseId": cid, **assembly_vote(await voters(client, t["bsA1"], cid))},
     )
     await ok(client, t["bsA1"], SUBMIT, c=cid)
     inbox = await ok(client, t["secA"], INBOX)
@@ -710,7 +745,6 @@ async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
     await ok(
         client, t["bsA1"], REEVAL, i={"caseId": cid, "participants": ["全体"], "summary": "评议"}
     )
-    vote = {"expectedVoters": 5, "present": 5, "votesFor": 3, "votesAgainst": 2, "votesAbstain": 0}
     for decision in ("REJECT", "APPROVE"):
         proposed = await ok(
             client,
@@ -722,6 +756,7 @@ async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
         await ok(
             client, t["secA"], PRE_REVIEW, i={"caseId": cid, "agreed": True, "opinion": "同意"}
         )
+        vote = assembly_vote(await voters(client, t["bsA1"], cid))
         await ok(client, t["bsA1"], ASSEMBLY, i={"caseId": cid, **vote})
         await ok(client, t["bsA1"], SUBMIT, c=cid)
         await decide(client, t["secA"], cid, decision)
@@ -802,3 +837,47 @@ async def test_out_of_contact_is_for_suspended_members_only(
         "notSanctionedStatement": "不涉及",
     }
     await refused(client, token, OPEN, "CASE_ORIGIN_STATUS_MISMATCH", i=body)
+
+
+STATUS = """mutation($i: ChangeMemberStatusInput!) { changeMemberStatus(input: $i) {
+  member { status } } }"""
+
+
+async def test_the_case_holds_the_status_and_a_backdated_opening_meets_the_sanction(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """While a case is open, removal and withdrawal are the case's to record, and 限期改正
+    is never set by hand; an opening dated back beyond a recent sanction's lookback is
+    still refused (double handling is also measured from today)."""
+    t = await tokens(client, world, "bsA1", "secA", "orgA")
+    today = business_today(datetime.now(UTC))
+    body = {
+        "origin": "SERIOUS_PROBLEMS",
+        "facts": "长期不参加组织生活",
+        "notSanctionedStatement": "本案不涉及已受党纪处分的问题",
+    }
+    # otherA1 has a sanction of this year: refused today and refused backdated.
+    for opened in (today, today - timedelta(days=360)):
+        await refused(
+            client,
+            t["bsA1"],
+            OPEN,
+            "ALREADY_SANCTIONED",
+            i=body | {"memberId": world.member_gid("otherA1"), "openedOn": str(opened)},
+        )
+    await refused(
+        client,
+        t["bsA1"],
+        OPEN,
+        "CASE_DATE_INVALID",
+        i=body | {"memberId": world.member_gid("memA1"), "openedOn": "2020-01-01"},
+    )
+    await ok(client, t["bsA1"], OPEN, i=body | {"memberId": world.member_gid("memA1")})
+    for status in ("REMOVED", "WITHDREW", "CORRECTING"):
+        await refused(
+            client,
+            t["orgA"],
+            STATUS,
+            "STATUS_HELD_BY_CASE",
+            i={"memberId": world.member_gid("memA1"), "status": status, "effectiveOn": str(today)},
+        )

@@ -5,6 +5,7 @@ bound as a property; the parser and validation caches still hitting for hashed r
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import secrets
@@ -22,6 +23,7 @@ from strawberry.extensions.validation_cache import _get_validate_cache
 
 import service.schema.root
 from service.app import AppState, create_app
+from service.config import Settings
 from service.errors import DomainError
 from service.schema.persisted import (
     DocumentStore,
@@ -30,10 +32,21 @@ from service.schema.persisted import (
     load_manifest,
     sha256_hex,
 )
+from tests.attachments.test_rules import PDF
+from tests.events.conftest import GraphQLWS, serve_app
 from tests.support import World, build_world, error_codes, login
 
 ME = "query Me { me { username } }"
 TRUSTED = "query Trusted { me { username } }"
+# An upload (the GraphQL multipart request spec) and a subscription, listed too.
+UPLOAD = """mutation Upload($input: UploadAttachmentInput!) {
+  uploadAttachment(input: $input) { attachment { filename sizeBytes } }
+}"""
+INBOX = "subscription Inbox { approvalInbox { change } }"
+LISTED = (TRUSTED, UPLOAD, INBOX)
+# What an attacker would run instead: unlisted, each of them.
+UNLISTED_UPLOAD = UPLOAD.replace("filename sizeBytes", "filename sizeBytes sha256")
+UNLISTED_INBOX = "subscription { approvalInbox { change step { id } } }"
 
 
 def apq(document_hash: str) -> dict[str, Any]:
@@ -175,23 +188,25 @@ async def test_without_a_token_nothing_runs_and_nothing_is_registered(
 # -- trusted documents -----------------------------------------------------------------
 
 
-@pytest.fixture
-async def trusted_client(
-    state: AppState, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[httpx.AsyncClient]:
+def write_manifest(tmp_path: Path, form: str = "map") -> Path:
     manifest = tmp_path / "manifest.json"
-    form = getattr(request, "param", "map")
     if form == "apollo":
         body: Any = {
             "format": "apollo-persisted-query-manifest",
             "version": 1,
-            "operations": [
-                {"id": sha256_hex(TRUSTED), "name": "Trusted", "type": "query", "body": TRUSTED}
-            ],
+            "operations": [{"id": sha256_hex(d), "body": d} for d in LISTED],
         }
     else:
-        body = {sha256_hex(TRUSTED): TRUSTED}
+        body = {sha256_hex(d): d for d in LISTED}
     manifest.write_text(json.dumps(body), encoding="utf-8")
+    return manifest
+
+
+@pytest.fixture
+async def trusted_client(
+    state: AppState, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
+    manifest = write_manifest(tmp_path, getattr(request, "param", "map"))
     settings = dataclasses.replace(state.settings, trusted_documents_file=manifest)
     app = create_app(dataclasses.replace(state, settings=settings))
     transport = httpx.ASGITransport(app=app)
@@ -224,6 +239,99 @@ async def test_trusted_mode_refuses_any_other_document(
     # The trusted text with a hash that is not its own is still a mismatch.
     mismatch = await post(trusted_client, token, {"query": TRUSTED, "extensions": apq("0" * 64)})
     assert error_codes(mismatch.json()) == ["PERSISTED_QUERY_HASH_MISMATCH"]
+
+
+@pytest.mark.parametrize(
+    "accept", ["multipart/mixed;subscriptionSpec=1.0, application/json", "multipart/mixed"]
+)
+async def test_trusted_mode_holds_with_a_streaming_accept(
+    trusted_client: httpx.AsyncClient, token: str, accept: str
+) -> None:
+    """A JSON POST asking for a multipart answer takes strawberry's general road: the
+    manifest holds there too, by text and by hash."""
+    other = "query Other { me { id } }"
+    for body in ({"query": other}, {"extensions": apq(sha256_hex(other))}):
+        response = await post(trusted_client, token, body, accept=accept)
+        assert response.status_code == 403, response.text
+        assert error_codes(response.json()) == ["PERSISTED_QUERY_NOT_IN_LIST"]
+
+
+async def multipart(
+    client: httpx.AsyncClient, token: str, operations: dict[str, Any], data: bytes
+) -> httpx.Response:
+    """A GraphQL multipart request (`operations`, `map`, one file)."""
+    return await client.post(
+        "/graphql",
+        data={
+            "operations": json.dumps(operations),
+            "map": json.dumps({"0": ["variables.input.file"]}),
+        },
+        files={"0": ("材料.pdf", data, "application/pdf")},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+async def test_trusted_mode_holds_for_multipart_uploads(
+    trusted_client: httpx.AsyncClient, client: httpx.AsyncClient, world: World
+) -> None:
+    """The upload road resolves `operations` by the manifest as a JSON body is: a listed
+    upload runs (sent as text or by hash), anything else is refused before it runs."""
+    token = await login(client, world.user("bsA1"))
+    variables = {"input": {"branchId": world.gid("a1"), "file": None}}
+    for operations in (
+        {"query": UNLISTED_UPLOAD, "variables": variables},
+        {"query": "query Other { me { id } }", "variables": variables},
+        {"variables": variables, "extensions": apq(sha256_hex(UNLISTED_UPLOAD))},
+    ):
+        refused = await multipart(trusted_client, token, operations, PDF)
+        assert refused.status_code == 403, refused.text
+        assert error_codes(refused.json()) == ["PERSISTED_QUERY_NOT_IN_LIST"]
+    for operations in (
+        {"query": UPLOAD, "variables": variables},
+        {"variables": variables, "extensions": apq(sha256_hex(UPLOAD))},
+    ):
+        listed = await multipart(trusted_client, token, operations, PDF)
+        assert listed.status_code == 200, listed.text
+        assert listed.json() == {
+            "data": {
+                "uploadAttachment": {"attachment": {"filename": "材料.pdf", "sizeBytes": len(PDF)}}
+            }
+        }
+
+
+async def test_trusted_mode_holds_for_websocket_subscriptions(
+    settings: Settings, database: Any, token: str, tmp_path: Path
+) -> None:
+    """A `subscribe` not in the manifest is that subscription's `error` (nothing runs,
+    the connection stays usable); a listed one runs, sent as text or by hash."""
+    trusted = dataclasses.replace(settings, trusted_documents_file=write_manifest(tmp_path))
+    async with serve_app(trusted, database.owner_url) as server:
+        assert server.state is not None
+        hub = server.state.events
+        async with GraphQLWS.connect(server.ws) as ws:
+            assert await ws.init(token) == {"type": "connection_ack"}
+            refusals = [
+                {"query": UNLISTED_INBOX},
+                {"query": UNLISTED_INBOX, "extensions": apq(sha256_hex(UNLISTED_INBOX))},
+                {"extensions": apq(sha256_hex(UNLISTED_INBOX))},
+            ]
+            for n, payload in enumerate(refusals):
+                await ws.send({"id": f"x{n}", "type": "subscribe", "payload": payload})
+                await ws.send({"type": "ping"})  # and the connection is still usable
+                # (unrefused, the subscription would wait for events: no second message)
+                answers = [await asyncio.wait_for(ws.recv(), 10) for _ in range(2)]
+                assert {"type": "pong"} in answers, answers
+                [answer] = [a for a in answers if a["type"] != "pong"]
+                assert answer["type"] == "error" and answer["id"] == f"x{n}", answer
+                codes = [e["extensions"]["code"] for e in answer["payload"]]
+                assert codes == ["PERSISTED_QUERY_NOT_IN_LIST"]
+            assert hub.subscribers("approval_step") == 0
+            await ws.subscribe("t", INBOX)
+            await asyncio.wait_for(hub.wait_for_subscribers("approval_step", 1), 10)
+            await ws.send(
+                {"id": "h", "type": "subscribe", "payload": {"extensions": apq(sha256_hex(INBOX))}}
+            )
+            await asyncio.wait_for(hub.wait_for_subscribers("approval_step", 2), 10)
 
 
 def test_a_manifest_whose_ids_are_not_the_documents_hashes_stops_the_start(
