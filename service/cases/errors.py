@@ -32,6 +32,9 @@ EDUCATORS_INVALID = ErrorCode(
     "EDUCATORS_INVALID", "教育转化联系人应为本支部两名正式党员，且不能是当事党员本人"
 )
 DISPOSAL_UNFIT = ErrorCode("DISPOSAL_UNFIT", "处置方式不符合规定：{why}")
+CORRECTION_NOT_DUE = ErrorCode(
+    "CORRECTION_NOT_DUE", "限期改正期限到 {deadline} 才届满，届满后再评定是否改正"
+)
 CORRECTION_MONTHS_INVALID = ErrorCode(
     "CORRECTION_MONTHS_INVALID", "限期改正期限应为 1 至 {maximum} 个月"
 )

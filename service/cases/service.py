@@ -49,6 +49,7 @@ from service.cases.errors import (
     CASE_STAGE_INVALID,
     CASE_TEXT_MISSING,
     CORRECTION_MONTHS_INVALID,
+    CORRECTION_NOT_DUE,
     DISPOSAL_UNFIT,
     EDUCATORS_INVALID,
     EXCLUSION_NOT_A_VOTER,
@@ -1123,6 +1124,10 @@ async def record_correction_review(
     again); not changed moves the same case on to the next disposal."""
     row = await _locked(tx, principal, case_id)
     day = _day(tx, row, occurred_on)
+    # "At its end" (DOMAIN.md): the finding is made once the period is over.
+    if CaseStage(row.stage) is CaseStage.CORRECTING and row.correction_deadline is not None:
+        if day < row.correction_deadline:
+            raise CORRECTION_NOT_DUE.error(deadline=row.correction_deadline.isoformat())
     if corrected:
         moved = await _move(tx, principal, row, CaseEvent.CORRECTED, on=day)
     else:

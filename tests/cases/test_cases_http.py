@@ -129,6 +129,13 @@ def assembly_vote(expected: int, **more: Any) -> dict[str, Any]:
     }
 
 
+def move_clock_to(state: AppState, monkeypatch: pytest.MonkeyPatch, day: str) -> None:
+    """The service's clock at noon (Beijing) of `day`; tokens issued before expire then,
+    so the caller logs in again."""
+    noon = datetime.fromisoformat(day).replace(hour=4, tzinfo=UTC)
+    monkeypatch.setattr(state, "clock", lambda: noon)
+
+
 async def stage_of(client: httpx.AsyncClient, token: str, case_id: str) -> dict[str, Any]:
     return dict((await ok(client, token, CASE, id=case_id))["disposalCase"])
 
@@ -165,7 +172,11 @@ def member_status(world: World, owner_conn: Any, who: str) -> tuple[Any, ...]:
 
 
 async def test_unqualified_member_correction_fails_persuasion_refused_removal(
-    client: httpx.AsyncClient, state: AppState, world: World, owner_conn: Any
+    client: httpx.AsyncClient,
+    state: AppState,
+    world: World,
+    owner_conn: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     eds = await people(state, world)
     t = await tokens(client, world, "bsA1", "secA", "county", "memA1", "ed1", "ed2", "secB")
@@ -375,6 +386,16 @@ async def test_unqualified_member_correction_fails_persuasion_refused_removal(
     assert seen["stage"] == "CORRECTING"
     assert seen["correctionDeadline"] is not None
     assert member_status(world, owner_conn, "memA1")[0] == "correcting"
+    # The finding waits for the end of the period; then the clock reaches it.
+    await refused(
+        client,
+        t["bsA1"],
+        CORRECTION,
+        "CORRECTION_NOT_DUE",
+        i={"caseId": cid, "corrected": False, "finding": "未改正"},
+    )
+    move_clock_to(state, monkeypatch, seen["correctionDeadline"])
+    t = await tokens(client, world, "bsA1", "secA", "county", "memA1", "ed1", "ed2", "secB")
 
     failed = await ok(
         client, t["bsA1"], CORRECTION, i={"caseId": cid, "corrected": False, "finding": "未改正"}
@@ -409,7 +430,9 @@ async def test_unqualified_member_correction_fails_persuasion_refused_removal(
     seen = await stage_of(client, t["bsA1"], cid)
     assert (seen["stage"], seen["result"]) == ("CLOSED", "REMOVED")
     status, left_by, left_on = member_status(world, owner_conn, "memA1")
-    assert (status, left_by) == ("removed", "removal") and left_on == today
+    # removed on the day of the approval, by the service's clock (moved to the deadline)
+    assert (status, left_by) == ("removed", "removal")
+    assert left_on == business_today(state.clock())
 
     await ok(
         client, t["bsA1"], NOTE, i={"caseId": cid, "kind": "DECISION_TOLD", "text": "已告知本人"}
@@ -702,7 +725,11 @@ async def test_candidates_offer_unqualified_members_with_their_open_case(
 
 
 async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
-    client: httpx.AsyncClient, state: AppState, world: World, owner_conn: Any
+    client: httpx.AsyncClient,
+    state: AppState,
+    world: World,
+    owner_conn: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A rejection returns the case to the branch with the reason; approved, the member
     is `correcting` with the deadline of the township's grading policy (3 months here,
@@ -770,6 +797,8 @@ async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
     assert seen["stage"] == "CORRECTING"
     assert seen["correctionDeadline"] == correction_deadline(today, 3).isoformat()
     assert member_status(world, owner_conn, "memA1")[0] == "correcting"
+    move_clock_to(state, monkeypatch, seen["correctionDeadline"])
+    t = await tokens(client, world, "bsA1", "secA")
     done = await ok(
         client, t["bsA1"], CORRECTION, i={"caseId": cid, "corrected": True, "finding": "已改正"}
     )
