@@ -605,9 +605,9 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
     """Ballots cast over HTTP in separate transactions. No row stands for a ballot: a
     ballot adds one to its grade's counter at each position it grades (the round, the
     position, four counts; no ballot key, no voter, no time, no blank: a ballot's blank
-    at its voter's own position would name the voter). After the close every counter,
-    participation and token row of the round carries the closing transaction's xmin
-    and the counters lie in position order; the blanks are derived."""
+    at its voter's own position would name the voter). After the close every counter
+    of the round is a new tuple carrying the closing transaction's xmin, none where the
+    ballots put it; the blanks are derived."""
     branch = await _branch(state, world, 5)
     rid = await _to_balloting(client, branch)
     sec = await _token(client, branch, branch.secretary)
@@ -627,6 +627,13 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
     # 5 ballots of 4 votes and one of 1 on 5 counters; each counter last written by a
     # voter's transaction (the last ballot touching it): what the seal erases.
     assert before is not None and before[:2] == (5, 21) and before[2] > 1
+    # Where each counter lies, as the ballots left it (the first ballot made the rows of
+    # the positions it graded: an order that says something about that ballot).
+    placed = dict(
+        owner_conn.execute(
+            "SELECT position, ctid::text FROM evaluation_counts WHERE round_id = %s", (local,)
+        ).fetchall()
+    )
     assert "errors" not in await _advance(client, sec, rid, "BALLOTING")
 
     columns = owner_conn.execute(
@@ -662,10 +669,14 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
         (str(local),),
     ).fetchall()
     assert len(voted) == 6 and xmins[0] not in voted
-    by_ctid = owner_conn.execute(
-        "SELECT position FROM evaluation_counts WHERE round_id = %s ORDER BY ctid", (local,)
-    ).fetchall()
-    assert by_ctid == [(n,) for n in range(1, 6)]
+    # ... and every counter is a new tuple, written in position order by the close: none
+    # keeps the place the ballots gave it.
+    moved = dict(
+        owner_conn.execute(
+            "SELECT position, ctid::text FROM evaluation_counts WHERE round_id = %s", (local,)
+        ).fetchall()
+    )
+    assert moved.keys() == placed.keys() and all(moved[p] != placed[p] for p in placed)
     # Blanks: 6 ballots, less the member's own (all five voted), less the votes given.
     # M0: 4 members' votes and the mass representative's; M1-M4: the 4 other members'.
     counts = owner_conn.execute(
