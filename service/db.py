@@ -648,15 +648,16 @@ def connection_lost(exc: BaseException) -> bool:
     """Whether a database error means the connection or the server is gone, not the
     statement wrong: no SQLSTATE (the socket closed), class 08 (connection exception),
     57 (operator intervention: admin or crash shutdown, the server starting up; not
-    57014, a statement cancelled by its timeout, which is STATEMENT_TIMEOUT) or 53
-    (insufficient resources: too many connections). Such a failure is worth retrying
-    as it is."""
+    57014, a statement cancelled by its timeout, which is STATEMENT_TIMEOUT) or 53300
+    (too many connections). Such a failure is worth retrying as it is. The rest of
+    class 53 (disk full, out of memory) is a fault of the server to surface, not to
+    retry."""
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate
     if state == "57014":  # query_canceled
         return False
-    return state is None or state[:2] in ("08", "57", "53")
+    return state is None or state[:2] in ("08", "57") or state == "53300"
 
 
 def _timeout_options(

@@ -144,6 +144,10 @@ def backup(settings: Settings, owner_url: str, path: Path) -> BackupResult:
     tool = find_tool(settings, "pg_dump", major)
     conninfo, env = _conninfo_and_env(owner_url)
     partial = path.with_name(path.name + ".partial")
+    # Readable by its owner only (the dump holds every tenant's data): made empty with
+    # mode 600 before pg_dump opens it, since opening an existing file keeps its mode.
+    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    os.chmod(partial, 0o600)
     done = subprocess.run(  # noqa: S603 (a tool path we found, our arguments)
         [
             str(tool),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -82,6 +83,8 @@ async def test_backup_restore_serves_verifies_and_needs_the_key(
     assert done.returncode == 0, done.stdout + done.stderr
     assert archive.stat().st_size > 0
     assert not (tmp_path / "pingyi.dump.partial").exists()
+    # Every tenant's data is in it: readable by its owner only, whatever the umask.
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
 
     done = run_cli(restored_url, "restore", str(archive), **cli_env)
     assert done.returncode == 0, done.stdout + done.stderr

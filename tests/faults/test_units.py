@@ -24,6 +24,8 @@ from service.shutdown import Drain
         (psycopg.errors.CrashShutdown(), True),  # 57P02: immediate shutdown, crash
         (psycopg.errors.CannotConnectNow(), True),  # 57P03: starting up, recovering
         (psycopg.errors.TooManyConnections(), True),  # 53300
+        (psycopg.errors.DiskFull(), False),  # 53100: the server's fault, surfaced
+        (psycopg.errors.OutOfMemory(), False),  # 53200
         (psycopg.errors.ConnectionFailure(), True),  # 08006
         (psycopg.errors.QueryCanceled(), False),  # 57014: STATEMENT_TIMEOUT instead
         (psycopg.errors.LockNotAvailable(), False),  # 55P03: STATEMENT_TIMEOUT instead
