@@ -150,6 +150,41 @@ async def _through_education(
         )
 
 
+async def _removal_pre_reviewed(
+    tx: Transaction,
+    runner: Principal,
+    committee: Principal,
+    row: Any,
+    *,
+    summary: str,
+    reasons: str,
+    opinion: str,
+    days: tuple[date, date, date],
+) -> None:
+    """Re-evaluated, removal proposed and pre-reviewed by the committee, on `days`."""
+    re_evaluated, proposed, pre_reviewed = days
+    await cases.record_re_evaluation(
+        tx,
+        runner,
+        case_id=row.id,
+        occurred_on=re_evaluated,
+        participants=["全体党员"],
+        summary=summary,
+        mass_representatives=3,
+    )
+    await cases.propose_disposal(
+        tx,
+        runner,
+        case_id=row.id,
+        disposal=Disposal.REMOVAL,
+        reasons=reasons,
+        occurred_on=proposed,
+    )
+    await cases.record_pre_review(
+        tx, committee, case_id=row.id, agreed=True, opinion=opinion, occurred_on=pre_reviewed
+    )
+
+
 async def load_demo_cases(
     tx: Transaction,
     principal: Principal,
@@ -212,30 +247,15 @@ async def load_demo_cases(
         wants_to_stay=False,
         sessions=[day(60 - 7 * w) for w in range(6)],
     )
-    await cases.record_re_evaluation(
+    await _removal_pre_reviewed(
         tx,
         runner,
-        case_id=pending.id,
-        occurred_on=day(15),
-        participants=["全体党员"],
-        summary="教育转化期满后再次评议，多数认为仍不合格",
-        mass_representatives=3,
-    )
-    await cases.propose_disposal(
-        tx,
-        runner,
-        case_id=pending.id,
-        disposal=Disposal.REMOVAL,
-        reasons="问题严重、经教育不改，支委会研究提出除名意见",
-        occurred_on=day(12),
-    )
-    await cases.record_pre_review(
-        tx,
         committee,
-        case_id=pending.id,
-        agreed=True,
+        pending,
+        summary="教育转化期满后再次评议，多数认为仍不合格",
+        reasons="问题严重、经教育不改，支委会研究提出除名意见",
         opinion="同意支部意见，报县委组织部预审",
-        occurred_on=day(10),
+        days=(day(15), day(12), day(10)),
     )
 
     progress("  处置案件：已除名结案（已立卷归档）")
@@ -257,30 +277,15 @@ async def load_demo_cases(
         wants_to_stay=False,
         sessions=[day(130 - 7 * w) for w in range(7)],
     )
-    await cases.record_re_evaluation(
+    await _removal_pre_reviewed(
         tx,
         runner,
-        case_id=closed.id,
-        occurred_on=day(80),
-        participants=["全体党员"],
-        summary="再次评议仍为不合格",
-        mass_representatives=3,
-    )
-    await cases.propose_disposal(
-        tx,
-        runner,
-        case_id=closed.id,
-        disposal=Disposal.REMOVAL,
-        reasons="属自行脱党，支委会研究提出除名意见",
-        occurred_on=day(75),
-    )
-    await cases.record_pre_review(
-        tx,
         committee,
-        case_id=closed.id,
-        agreed=True,
+        closed,
+        summary="再次评议仍为不合格",
+        reasons="属自行脱党，支委会研究提出除名意见",
         opinion="同意",
-        occurred_on=day(70),
+        days=(day(80), day(75), day(70)),
     )
     await cases.record_pre_review(
         tx,

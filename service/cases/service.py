@@ -272,6 +272,21 @@ def _optional_text(value: str | None, limit: int = MAX_TEXT) -> str | None:
     return _text(value, "说明", limit)
 
 
+async def _audit(
+    tx: Transaction, principal: Principal, row: Any, action: str, details: dict[str, Any]
+) -> None:
+    """One audit event about the case `row` (every write of this module makes one)."""
+    await record(
+        tx,
+        principal,
+        tenant_id=row.tenant_id,
+        action=action,
+        object_type=SUBJECT_TYPE,
+        object_id=row.id,
+        details=details,
+    )
+
+
 def _people(names: Sequence[str] | None) -> list[str]:
     found = [n.strip() for n in names or () if n and n.strip()]
     if len(found) > MAX_PEOPLE or any(len(n) > 50 for n in found):
@@ -380,14 +395,12 @@ async def _move(
     moved = await repository.update_case(tx, row, **values)
     if moved is None:
         raise _stage_error(row)
-    await record(
+    await _audit(
         tx,
         principal,
-        tenant_id=row.tenant_id,
-        action=f"case.{event.value}",
-        object_type=SUBJECT_TYPE,
-        object_id=row.id,
-        details={
+        row,
+        f"case.{event.value}",
+        {
             "from": row.stage,
             "to": target.value,
             "disposal": chosen.value if chosen else None,
@@ -517,14 +530,12 @@ async def open_case(
         step_days=STEP_DAYS,
     )
     row = await repository.update_case(tx, row, filing_request_id=request.id)
-    await record(
+    await _audit(
         tx,
         principal,
-        tenant_id=row.tenant_id,
-        action="case.open",
-        object_type=SUBJECT_TYPE,
-        object_id=row.id,
-        details={"member_id": member.id, "origin": origin.value, "filing_request_id": request.id},
+        row,
+        "case.open",
+        {"member_id": member.id, "origin": origin.value, "filing_request_id": request.id},
     )
     return row
 
@@ -685,14 +696,12 @@ async def log_education_session(
         summary=_text(summary, "帮教情况"),
         actor=principal.actor,
     )
-    await record(
+    await _audit(
         tx,
         principal,
-        tenant_id=row.tenant_id,
-        action="case.education_session",
-        object_type=SUBJECT_TYPE,
-        object_id=row.id,
-        details={"session_id": saved.id, "held_on": day.isoformat()},
+        row,
+        "case.education_session",
+        {"session_id": saved.id, "held_on": day.isoformat()},
     )
     return saved
 
@@ -852,15 +861,7 @@ async def record_pre_review(
             moved = await repository.update_case(tx, row, **flags)
             if moved is None:
                 raise _stage_error(row)
-            await record(
-                tx,
-                principal,
-                tenant_id=row.tenant_id,
-                action="case.pre_review",
-                object_type=SUBJECT_TYPE,
-                object_id=row.id,
-                details={"level": level, "agreed": True},
-            )
+            await _audit(tx, principal, row, "case.pre_review", {"level": level, "agreed": True})
     await _add(
         tx,
         principal,
@@ -1043,15 +1044,7 @@ async def resubmit_to_superior(
         body=text,
         data={"resubmitted": True, "approval_request_id": request.id},
     )
-    await record(
-        tx,
-        principal,
-        tenant_id=row.tenant_id,
-        action="case.resubmit",
-        object_type=SUBJECT_TYPE,
-        object_id=row.id,
-        details={"approval_request_id": request.id},
-    )
+    await _audit(tx, principal, row, "case.resubmit", {"approval_request_id": request.id})
     return row
 
 
@@ -1231,15 +1224,7 @@ async def record_case_note(
     saved = await _add(
         tx, principal, row, kind, day, people=_people(people), body=_text(text, "记录内容")
     )
-    await record(
-        tx,
-        principal,
-        tenant_id=row.tenant_id,
-        action=f"case.{kind.value}",
-        object_type=SUBJECT_TYPE,
-        object_id=row.id,
-        details={"record_id": saved.id},
-    )
+    await _audit(tx, principal, row, f"case.{kind.value}", {"record_id": saved.id})
     return saved
 
 
@@ -1264,15 +1249,7 @@ async def file_statement(
     saved = await _add(
         tx, principal, row, kind, business_today(tx), body=_text(text, "陈述或申诉内容")
     )
-    await record(
-        tx,
-        principal,
-        tenant_id=row.tenant_id,
-        action=f"case.{kind.value}",
-        object_type=SUBJECT_TYPE,
-        object_id=row.id,
-        details={"record_id": saved.id},
-    )
+    await _audit(tx, principal, row, f"case.{kind.value}", {"record_id": saved.id})
     return saved
 
 
