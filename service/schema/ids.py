@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 
 from service.errors import not_found
 from service.pagination import fits_bigint
 
 
+@functools.lru_cache(maxsize=65536)  # a list of units encodes the same ids again and again
+def _encoded(type_name: str, local_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{local_id}".encode()).decode()
+
+
 def to_global_id(type_name: str, local_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{int(local_id)}".encode()).decode()
+    return _encoded(type_name, int(local_id))
 
 
 def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, int]:

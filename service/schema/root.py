@@ -95,7 +95,14 @@ from service.schema.limits import (
 )
 from service.schema.relay import Node, fetch_node
 from service.schema.subscriptions import bind_delivery
-from service.schema.tuning import CachedNameConverter, LeafShortcut, is_awaitable, tune
+from service.schema.tuning import (
+    CachedNameConverter,
+    PlainShortcut,
+    SharedPlans,
+    is_awaitable,
+    shared_plans,
+    tune,
+)
 from service.tenants.graphql import OrgUnit, TenantsMutation, TenantsQuery
 
 log = logging.getLogger("pingyi.graphql")
@@ -170,7 +177,7 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (ApprovalsSubscription, EvaluationSubscription))
 
 
-class SettlingExecutionContext(LeafShortcut, StrawberryGraphQLCoreExecutionContext):
+class SettlingExecutionContext(PlainShortcut, StrawberryGraphQLCoreExecutionContext):
     """Shares with the Context the resolvers that outlive the result.
 
     When a field error bubbles up synchronously, graphql-core settles the sibling
@@ -202,6 +209,7 @@ class PreparedDocument:
 
     document: DocumentNode
     operation: StrawberryOperationType
+    plans: SharedPlans | None  # how its selection sets execute, where no variable varies them
 
 
 class PingyiSchema(strawberry.Schema):
@@ -235,7 +243,9 @@ class PingyiSchema(strawberry.Schema):
             operation = get_operation_type(document, operation_name)
         except RuntimeError:
             return
-        self._prepared[(query, operation_name)] = PreparedDocument(document, operation)
+        self._prepared[(query, operation_name)] = PreparedDocument(
+            document, operation, SharedPlans.of(document)
+        )
         if len(self._prepared) > self.prepared_documents:
             self._prepared.popitem(last=False)
 
@@ -311,17 +321,23 @@ class PingyiSchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None,
     ) -> ExecutionResult:
         try:
-            outcome = graphql_execute(
-                self._schema,
-                prepared.document,
-                root_value=root_value,
-                context_value=context_value,
-                variable_values=variable_values,
-                operation_name=operation_name,
-                executor_class=self.execution_context_class,
-                is_awaitable=is_awaitable,
-                operation_extensions=operation_extensions,
-            )
+            # The execution context takes the document's plans when it is built, which
+            # graphql_execute does before it returns.
+            plans = shared_plans.set(prepared.plans)
+            try:
+                outcome = graphql_execute(
+                    self._schema,
+                    prepared.document,
+                    root_value=root_value,
+                    context_value=context_value,
+                    variable_values=variable_values,
+                    operation_name=operation_name,
+                    executor_class=self.execution_context_class,
+                    is_awaitable=is_awaitable,
+                    operation_extensions=operation_extensions,
+                )
+            finally:
+                shared_plans.reset(plans)
             if is_awaitable(outcome):
                 outcome = await outcome
         except Exception as exc:  # as strawberry's execute: an error result, logged

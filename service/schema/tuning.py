@@ -41,17 +41,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextvars import ContextVar
 from types import GeneratorType
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     GraphQLEnumType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
     Undefined,
+    specified_scalar_types,
 )
+from graphql.language import Visitor, visit
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.name_converter import NameConverter
@@ -127,49 +132,239 @@ class CachedNameConverter(NameConverter):
         return super().apply_naming_config(name)
 
 
-# (response name, Python attribute, serialize, non-null) for a leaf read directly;
-# (response name, None, None, False) for a field graphql-core executes itself.
-_Step = tuple[str, str | None, Callable[[Any], Any] | None, bool]
+# --------------------------------------------------------------------------- plain subtrees
+#
+# A plan says, for each field of one selection set, how its value is found. Steps:
+_FIELD = 0  # (tag, response name): graphql-core's execute_field
+_LEAF = 1  # (tag, name, attribute, serialize, non-null)
+_TYPENAME = 2  # (tag, name, the type's name)
+_OBJECT = 3  # (tag, name, attribute, non-null, is_type_of or None, plan of its fields)
+_LIST = 4  # (tag, name, attribute, non-null, item non-null, item serialize, is_type_of, plan)
+_Step = tuple[Any, ...]
 _MISSING: Any = object()
 
 
-def leaf_plan(schema: GraphQLSchema, parent_type: GraphQLObjectType, grouped: Any) -> list[_Step]:
-    """How to execute one selection set: which fields are plain leaves."""
-    steps: list[_Step] = []
-    for response_name, details in grouped.items():
-        first = details[0]
-        field = schema.get_field(parent_type, first.node.name.value)
-        attribute = getattr(getattr(field, "resolve", None), "attribute_name", None)
-        plain = (
-            field is not None
-            and attribute is not None
-            and not field.args
-            and getattr(first, "fragment_variable_values", None) is None
-            and all(not d.node.arguments and not d.node.directives for d in details)
-        )
-        if plain:
-            assert field is not None
-            leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-            if isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
-                steps.append(
-                    (
-                        response_name,
-                        attribute,
-                        leaf.serialize,
-                        isinstance(field.type, GraphQLNonNull),
-                    )
-                )
+class _Irregular(Exception):
+    """A value graphql-core must complete itself: it reports the error, or knows the shape."""
+
+
+_IRREGULAR = _Irregular()
+
+
+def _serializer(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """`leaf.serialize`, refusing an awaitable (graphql-core awaits it first). The
+    built-in scalars and enums refuse one already: they accept only their own values."""
+    serialize = leaf.serialize
+    if isinstance(leaf, GraphQLEnumType) or leaf in specified_scalar_types:
+        return serialize
+
+    def refusing_awaitables(value: Any) -> Any:
+        if is_awaitable(value):
+            raise _IRREGULAR
+        return serialize(value)
+
+    return refusing_awaitables
+
+
+def _leaf_value(value: Any, serialize: Callable[[Any], Any], non_null: bool) -> Any:
+    if value is None:
+        if non_null:
+            raise _IRREGULAR
+        return None
+    if value is _MISSING:
+        raise _IRREGULAR
+    try:
+        out = serialize(value)
+    except Exception:
+        raise _IRREGULAR from None
+    if out is None or out is Undefined:
+        raise _IRREGULAR
+    return out
+
+
+def _object_value(value: Any, non_null: bool, is_type_of: Any, plan: list[_Step]) -> Any:
+    if value is None:
+        if non_null:
+            raise _IRREGULAR
+        return None
+    if value is _MISSING:
+        raise _IRREGULAR
+    if is_type_of is None:
+        if is_awaitable(value):
+            raise _IRREGULAR
+    else:  # strawberry's is_type_of is an isinstance test, which an awaitable fails
+        try:
+            fits = is_type_of(value, None)
+        except Exception:
+            raise _IRREGULAR from None
+        if fits is not True:
+            raise _IRREGULAR
+    return _fill(plan, value)
+
+
+def _list_value(value: Any, step: _Step) -> Any:
+    _, _, _, non_null, item_non_null, serialize, is_type_of, plan = step
+    if value is None:
+        if non_null:
+            raise _IRREGULAR
+        return None
+    if type(value) is not list and type(value) is not tuple:
+        raise _IRREGULAR  # other iterables, async ones, or not a list at all
+    if serialize is not None:
+        return [_leaf_value(item, serialize, item_non_null) for item in value]
+    return [_object_value(item, item_non_null, is_type_of, plan) for item in value]
+
+
+def _fill(plan: list[_Step], source: Any) -> dict[str, Any]:
+    """The answer for `source` under a plan of direct steps only."""
+    out: dict[str, Any] = {}
+    for step in plan:
+        tag = step[0]
+        if tag == _LEAF:  # inline: by far the most common step
+            value = getattr(source, step[2], _MISSING)
+            if value is None:
+                if step[4]:
+                    raise _IRREGULAR
+                out[step[1]] = None
                 continue
-        steps.append((response_name, None, None, False))
-    return steps
+            if value is _MISSING:
+                raise _IRREGULAR
+            try:
+                value = step[3](value)
+            except Exception:
+                raise _IRREGULAR from None
+            if value is None or value is Undefined:
+                raise _IRREGULAR
+            out[step[1]] = value
+        elif tag == _OBJECT:
+            out[step[1]] = _object_value(
+                getattr(source, step[2], _MISSING), step[3], step[4], step[5]
+            )
+        elif tag == _LIST:
+            out[step[1]] = _list_value(getattr(source, step[2], _MISSING), step)
+        else:
+            out[step[1]] = step[2]
+    return out
 
 
-class LeafShortcut:
-    """Mixed into the execution context: `execute_fields` with plain leaves computed
-    directly (see the module docstring). Plans live as long as the execution, keyed by
-    the memoized selection set (kept alive with its plan, so its id stays unique)."""
+class SharedPlans:
+    """Plans of one prepared document, kept across its executions.
 
-    _leaf_plans: dict[tuple[Any, int], tuple[Any, list[_Step]]]
+    Which fields a selection set holds depends on the document, the runtime type and,
+    through `@skip`/`@include`, on the variables. A document without directives has
+    the same selection sets in every execution, so its plans are kept with it, keyed
+    by the type and the identity of the field nodes (which the document keeps alive).
+    """
+
+    __slots__ = ("plans",)
+
+    def __init__(self) -> None:
+        self.plans: dict[tuple[Any, ...], tuple[list[_Step], bool]] = {}
+
+    @staticmethod
+    def of(document: DocumentNode) -> SharedPlans | None:
+        """Shared plans for `document`, or None if any directive could vary them."""
+        return None if _has_directives(document) else SharedPlans()
+
+
+class _DirectiveFinder(Visitor):
+    found = False
+
+    def enter_directive(self, *_: Any) -> Any:
+        self.found = True
+        return self.BREAK
+
+
+def _has_directives(document: DocumentNode) -> bool:
+    finder = _DirectiveFinder()
+    visit(document, finder)
+    return finder.found
+
+
+# Set by the schema around the execution of a prepared document (service/schema/root.py).
+shared_plans: ContextVar[SharedPlans | None] = ContextVar("shared_plans", default=None)
+
+
+class PlainShortcut:
+    """Mixed into the execution context: `execute_fields` with plain fields computed
+    directly (see the module docstring). Plans are kept for the execution, keyed by the
+    memoized selection set (kept alive with its plan, so its id stays unique), and for
+    the document's later executions where that is safe (`SharedPlans`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plans: dict[tuple[Any, int], tuple[Any, list[_Step], bool]] = {}
+        self._shared = shared_plans.get()
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped: Any) -> tuple[list[_Step], bool]:
+        """The plan of one selection set, and whether every step in it is direct."""
+        plans = self._plans
+        key = (parent_type, id(grouped))
+        found = plans.get(key)
+        if found is not None:
+            return found[1], found[2]
+        shared = self._shared
+        if shared is not None:
+            shared_key = (parent_type, *(id(d.node) for ds in grouped.values() for d in ds))
+            kept = shared.plans.get(shared_key)
+            if kept is None:
+                kept = shared.plans[shared_key] = self._build_plan(parent_type, grouped)
+            plans[key] = (grouped, *kept)
+            return kept
+        built = self._build_plan(parent_type, grouped)
+        plans[key] = (grouped, *built)
+        return built
+
+    def _build_plan(self, parent_type: GraphQLObjectType, grouped: Any) -> tuple[list[_Step], bool]:
+        steps = [self._step(parent_type, name, details) for name, details in grouped.items()]
+        return steps, all(step[0] != _FIELD for step in steps)
+
+    def _step(self, parent_type: GraphQLObjectType, response_name: str, details: Any) -> _Step:
+        first = details[0]
+        plain = all(
+            not d.node.arguments
+            and not d.node.directives
+            and d.defer_usage is None
+            and getattr(d, "fragment_variable_values", None) is None
+            for d in details
+        )
+        if not plain:
+            return (_FIELD, response_name)
+        field_name = first.node.name.value
+        if field_name == "__typename":
+            return (_TYPENAME, response_name, parent_type.name)
+        field = self.schema.get_field(parent_type, field_name)  # type: ignore[attr-defined]
+        attribute = getattr(getattr(field, "resolve", None), "attribute_name", None)
+        if field is None or attribute is None or field.args:
+            return (_FIELD, response_name)
+        non_null = isinstance(field.type, GraphQLNonNull)
+        named = field.type.of_type if non_null else field.type
+        if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+            return (_LEAF, response_name, attribute, _serializer(named), non_null)
+        if isinstance(named, GraphQLObjectType):
+            plan = self._direct_subplan(named, details)
+            if plan is not None:
+                return (_OBJECT, response_name, attribute, non_null, named.is_type_of, plan)
+        elif isinstance(named, GraphQLList):
+            item_non_null = isinstance(named.of_type, GraphQLNonNull)
+            item = named.of_type.of_type if item_non_null else named.of_type
+            if isinstance(item, GraphQLScalarType | GraphQLEnumType):
+                return (_LIST, response_name, attribute, non_null, item_non_null,
+                        _serializer(item), None, None)  # fmt: skip
+            if isinstance(item, GraphQLObjectType):
+                plan = self._direct_subplan(item, details)
+                if plan is not None:
+                    return (_LIST, response_name, attribute, non_null, item_non_null,
+                            None, item.is_type_of, plan)  # fmt: skip
+        return (_FIELD, response_name)
+
+    def _direct_subplan(self, object_type: GraphQLObjectType, details: Any) -> list[_Step] | None:
+        """The plan of a field's sub-selection, if every step in it is direct."""
+        grouped, defer_usages, _ = self.collect_subfields(object_type, details)  # type: ignore[attr-defined]
+        if defer_usages:
+            return None
+        plan, direct = self._plan(object_type, grouped)
+        return plan if direct else None
 
     def execute_fields(  # type: ignore[no-untyped-def]
         self, parent_type, source_value, path, grouped_field_set, position_context
@@ -178,17 +373,13 @@ class LeafShortcut:
             return super().execute_fields(  # type: ignore[misc]
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        try:
-            plans = self._leaf_plans
-        except AttributeError:
-            plans = self._leaf_plans = {}
-        key = (parent_type, id(grouped_field_set))
-        found = plans.get(key)
-        if found is None:
-            found = (grouped_field_set, leaf_plan(self.schema, parent_type, grouped_field_set))  # type: ignore[attr-defined]
-            plans[key] = found
-        plan = found[1]
-        if all(attribute is None for _, attribute, _, _ in plan):
+        plan, direct = self._plan(parent_type, grouped_field_set)
+        if direct:
+            try:
+                return _fill(plan, source_value)
+            except _Irregular:
+                pass  # field by field below: the irregular ones through graphql-core
+        elif all(step[0] == _FIELD for step in plan):
             return super().execute_fields(  # type: ignore[misc]
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -203,23 +394,15 @@ class LeafShortcut:
         is_awaitable_ = self.is_awaitable  # type: ignore[attr-defined]
         awaitable_fields: list[str] = []
         try:
-            for response_name, attribute, serialize, non_null in plan:
-                if attribute is not None:
-                    value = getattr(source_value, attribute, _MISSING)
-                    if value is _MISSING:
-                        pass
-                    elif value is not None and not is_awaitable_(value):
-                        try:
-                            out = serialize(value)  # type: ignore[misc]
-                        except Exception:
-                            out = Undefined
-                        if out is not Undefined and out is not None:
-                            results[response_name] = out
-                            continue
-                    elif value is None and not non_null:
-                        results[response_name] = None
+            for step in plan:
+                response_name = step[1]
+                if step[0] != _FIELD:
+                    try:
+                        results[response_name] = _fill([step], source_value)[response_name]
                         continue
-                # Not a plain leaf, or one that needs graphql-core to report an error.
+                    except _Irregular:
+                        pass
+                # Not a plain field, or one that needs graphql-core to report an error.
                 result = self.execute_field(  # type: ignore[attr-defined]
                     parent_type,
                     source_value,
