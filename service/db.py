@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import MetaData
@@ -523,7 +523,7 @@ class Transaction:
                         f"expected {skip + count} results, the message gave {i}"
                     )
                 if i >= skip:
-                    results.append(await cursor.fetchall() if cursor.description else [])
+                    results.append(await cursor.fetchall() if _has_rows(cursor) else [])
             if cursor.nextset():
                 raise psycopg.ProgrammingError("a statement held more than one statement")
             return results
@@ -660,25 +660,43 @@ def connection_lost(exc: BaseException) -> bool:
     return state is None or state[:2] in ("08", "57") or state == "53300"
 
 
-def _timeout_options(
+def _session_options(
     url: str,
     *,
     statement_timeout_ms: int,
     lock_timeout_ms: int,
     idle_in_transaction_timeout_ms: int,
 ) -> str:
-    """The connection's startup `options` with the three timeouts added to whatever the
-    URL already sets. Sent in the startup packet, they are the session's defaults: no
-    statement of the request path (nor a `RESET ALL`) can leave a connection without
-    them, and they cost no round trip."""
+    """The connection's startup `options` with the three timeouts and the time zone
+    added to whatever the URL already sets. Sent in the startup packet, they are the
+    session's defaults: no statement of the request path (nor a `RESET ALL`) can leave
+    a connection without them, and they cost no round trip.
+
+    The time zone is UTC whatever the server's default: timestamps read the same on
+    every server (business dates are Beijing's, computed by service/clock.py), and
+    psycopg loads a `timestamptz` in the zone named "UTC" with `datetime.timezone.utc`
+    instead of a ZoneInfo (`Etc/UTC` is another name to it): ~0.3 us less per value,
+    a third of a 20-row page's load (measured on the `children` row)."""
     existing = psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
-    settings = {
+    timeouts = {
         "statement_timeout": statement_timeout_ms,
         "lock_timeout": lock_timeout_ms,
         "idle_in_transaction_session_timeout": idle_in_transaction_timeout_ms,
     }
-    added = " ".join(f"-c {name}={max(0, int(ms))}" for name, ms in settings.items())
-    return f"{existing} {added}".strip()
+    added = " ".join(f"-c {name}={max(0, int(ms))}" for name, ms in timeouts.items())
+    return f"{existing} {added} -c TimeZone=UTC".strip()
+
+
+def _has_rows(cursor: psycopg.AsyncCursor[Any]) -> bool:
+    """Whether the current result holds rows (a SELECT, a RETURNING): what psycopg's
+    `cursor.description is not None` says, without building a Column per column."""
+    res = cursor.pgresult
+    return res is not None and (res.nfields > 0 or res.status in _ROWS_STATUSES)
+
+
+_ROWS_STATUSES = frozenset(
+    (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.SINGLE_TUPLE, pq.ExecStatus.TUPLES_CHUNK)
+)
 
 
 def _settle(pending: Iterable[_Pending], exc: BaseException) -> None:
@@ -721,7 +739,7 @@ class Database:
                 "autocommit": True,
                 "cursor_factory": psycopg.AsyncClientCursor,
                 "row_factory": namedtuple_row,
-                "options": _timeout_options(
+                "options": _session_options(
                     self.url,
                     statement_timeout_ms=statement_timeout_ms,
                     lock_timeout_ms=lock_timeout_ms,

@@ -151,11 +151,22 @@ class _Irregular(Exception):
 _IRREGULAR = _Irregular()
 
 
+# strawberry builds its own String, ID, Int, ... with graphql-core's functions
+_BUILT_IN_SERIALIZERS = frozenset(
+    scalar.serialize
+    for scalar in (
+        specified_scalar_types.values()  # a dict in graphql-core 3.3, a tuple before
+        if isinstance(specified_scalar_types, dict)
+        else specified_scalar_types
+    )
+)
+
+
 def _serializer(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
     """`leaf.serialize`, refusing an awaitable (graphql-core awaits it first). The
     built-in scalars and enums refuse one already: they accept only their own values."""
     serialize = leaf.serialize
-    if isinstance(leaf, GraphQLEnumType) or leaf in specified_scalar_types:
+    if isinstance(leaf, GraphQLEnumType) or serialize in _BUILT_IN_SERIALIZERS:
         return serialize
 
     def refusing_awaitables(value: Any) -> Any:
