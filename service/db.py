@@ -672,7 +672,8 @@ def _session_options(
     session's defaults: no statement of the request path (nor a `RESET ALL`) can leave
     a connection without them, and they cost no round trip.
 
-    The time zone is UTC whatever the server's default: timestamps read the same on
+    The time zone is UTC whatever the server's default (unless the URL sets one):
+    timestamps read the same on
     every server (business dates are Beijing's, computed by service/clock.py), and
     psycopg loads a `timestamptz` in the zone named "UTC" with `datetime.timezone.utc`
     instead of a ZoneInfo (`Etc/UTC` is another name to it): ~0.3 us less per value,
@@ -684,7 +685,9 @@ def _session_options(
         "idle_in_transaction_session_timeout": idle_in_transaction_timeout_ms,
     }
     added = " ".join(f"-c {name}={max(0, int(ms))}" for name, ms in timeouts.items())
-    return f"{existing} {added} -c TimeZone=UTC".strip()
+    # The URL's own options come after the time zone (a later -c wins): an operator's
+    # TimeZone there stands; the timeouts come last and stand whatever it says.
+    return f"-c TimeZone=UTC {existing} {added}".replace("  ", " ").strip()
 
 
 def _has_rows(cursor: psycopg.AsyncCursor[Any]) -> bool:

@@ -25,9 +25,10 @@ from psycopg import errors
 
 from service.app import AppState
 from service.auth.service import operator_principal
-from service.db import Scope, Transaction, TransactionFailed
+from service.db import Database, Scope, Transaction, TransactionFailed
 from service.tenants.rules import OrgUnitKind
 from service.tenants.service import create_org_unit
+from tests.conftest import TestDatabase
 from tests.support import World, watching
 
 BIGINT_MAX = 2**63 - 1
@@ -148,6 +149,27 @@ async def test_read_transaction_without_scope_sees_no_rows(state: AppState, worl
         units = await tx.scalar("SELECT count(*) FROM org_units")
     assert row.tenants == "" and row.tenant_array == [] and row.account_id is None
     assert units == 0
+
+
+async def test_sessions_read_timestamps_in_utc_whatever_the_servers_zone(
+    database: TestDatabase, owner_conn: psycopg.Connection[Any]
+) -> None:
+    """The app's connections start in UTC (service.db._session_options), so a timestamp
+    reads the same on a server whose default zone is Beijing's."""
+    name = owner_conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    owner_conn.execute(f"ALTER DATABASE \"{name}\" SET TimeZone = 'Asia/Shanghai'")
+    db = Database(database.app_url, pool_size=1)
+    try:
+        with psycopg.connect(database.app_url) as plain:
+            assert plain.execute("SHOW TimeZone").fetchone()[0] == "Asia/Shanghai"  # type: ignore[index]
+        async with db.transaction(Scope.of(None, []), write=False) as tx:
+            zone = await tx.scalar("SHOW TimeZone")
+            moment = await tx.scalar("SELECT '2026-11-28 08:00+08'::timestamptz")
+    finally:
+        await db.dispose()
+        owner_conn.execute(f'ALTER DATABASE "{name}" RESET TimeZone')
+    assert zone == "UTC"
+    assert moment.utcoffset().total_seconds() == 0 and moment.hour == 0
 
 
 # -- batching ---------------------------------------------------------------------------------

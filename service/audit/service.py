@@ -33,6 +33,7 @@ from service.audit.checkpoints import (
 )
 from service.auth.principal import Principal
 from service.authz.enforcer import readable_paths, require
+from service.clock import BUSINESS_ZONE
 from service.config import Settings
 from service.db import Database, Scope, Transaction, TransactionFailed
 from service.errors import FORBIDDEN, DomainError, forbidden, not_found
@@ -283,9 +284,17 @@ async def resolve_filter(
         actor=actor,
         action=action,
         outcome=outcome,
-        since=since,
-        until=until,
+        since=_business_time(since),
+        until=_business_time(until),
     )
+
+
+def _business_time(moment: datetime | None) -> datetime | None:
+    """A time without an offset is Beijing's (the service's business zone), not the
+    database session's (UTC) nor the server's."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=BUSINESS_ZONE)
 
 
 async def readable_tenant_ids(tx: Transaction, principal: Principal) -> list[int]:

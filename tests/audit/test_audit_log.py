@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from openpyxl import load_workbook
 from service.audit.chain import CHAIN_COLUMNS, event_hash, row_from
 from service.audit.checkpoints import checkpoint_file
 from service.audit.service import checkpoint_now
+from service.clock import BUSINESS_ZONE
 from service.config import Settings
 from tests.conftest import TestDatabase
 from tests.support import PASSWORD, World, error_codes, gql, login, run_cli
@@ -66,6 +68,35 @@ async def test_auditor_reads_filters_and_pages_events(
     by_unit = await gql(client, auditor, EVENTS, {"f": {"orgUnit": world.gid("a2")}})
     actions = [e["node"]["action"] for e in by_unit["data"]["auditEvents"]["edges"]]
     assert actions == ["orgunit.rename"] * 3 + ["orgunit.create"]
+
+
+async def test_a_time_without_an_offset_is_beijing_time(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The filter's `from`/`to` given without an offset are read as Beijing's wall
+    clock (the service's business zone), whatever the database session's zone."""
+    org = await login(client, world.user("orgA"))
+    await _rename(client, org, world, "a2", "第九支部")
+    auditor = await login(client, world.user("auditor"))
+    query = (
+        "query($f: AuditEventFilter) { auditEvents(filter: $f, first: 5) "
+        "{ edges { node { action occurredAt } } } }"
+    )
+    wanted = {"tenant": world.gid("A"), "action": "orgunit.rename"}
+    found = await gql(client, auditor, query, {"f": wanted})
+    at = datetime.fromisoformat(found["data"]["auditEvents"]["edges"][0]["node"]["occurredAt"])
+    beijing = at.astimezone(BUSINESS_ZONE).replace(tzinfo=None)
+
+    async def count(**bounds: datetime) -> int:
+        f = wanted | {k: v.isoformat() for k, v in bounds.items()}
+        answer = await gql(client, auditor, query, {"f": f})
+        return len(answer["data"]["auditEvents"]["edges"])
+
+    second = timedelta(seconds=1)
+    assert await count(**{"from": beijing - second}) == 1
+    assert await count(**{"from": beijing + second}) == 0
+    assert await count(to=beijing + second) == 1
+    assert await count(**{"from": at - second, "to": at + second}) == 1  # with an offset
 
 
 async def test_everyone_but_the_auditor_is_refused_and_the_refusal_is_audited(

@@ -21,8 +21,9 @@ from typing import Any, NewType
 
 import pytest
 import strawberry
+from graphql import Undefined, parse
 from graphql import execute as graphql_execute
-from graphql import parse
+from strawberry.extensions import FieldExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -55,6 +56,13 @@ CONFIG = StrawberryConfig(
 )
 
 
+class Shout(FieldExtension):
+    """A field extension on a field without a resolver: it must keep working."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
+        return str(next_(source, info, **kwargs)).upper()
+
+
 @strawberry.interface
 class Named:
     name: str
@@ -69,6 +77,7 @@ class Leaf(Named):
     tags: list[str]
     maybe_tags: list[str | None] | None
     extra: Anything | None
+    shout: str = strawberry.field(default="quiet", extensions=[Shout()])
 
 
 @strawberry.type
@@ -104,6 +113,33 @@ def good_leaf(name: str = "a") -> Leaf:
 async def later(value: Any) -> Any:
     await asyncio.sleep(0)
     return value
+
+
+class Settled:
+    """An awaitable that is not a coroutine (as a Future is): String would str() it."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Any:
+        return self.value
+        yield  # a generator: awaiting it returns `value` at once
+
+
+class RaisingLeaf(Leaf):
+    """A Leaf whose `count` property raises (not an AttributeError)."""
+
+    @property  # type: ignore[override]
+    def count(self) -> int:
+        raise ValueError("count unavailable")
+
+
+def raising_leaf(name: str = "r") -> Leaf:
+    leaf = object.__new__(RaisingLeaf)
+    values = vars(good_leaf(name))
+    values.pop("count")
+    vars(leaf).update(values)
+    return leaf
 
 
 def broken(**changes: Any) -> Leaf:
@@ -142,6 +178,13 @@ CASES: dict[str, Callable[[], Any]] = {
     "awaitable leaf": lambda: box("a1", leaf=broken(name=later("late"))),
     "awaitable custom scalar": lambda: box("a2", leaf=broken(when=later(datetime(2026, 1, 1)))),
     "awaitable in a permissive scalar": lambda: box("a5", leaf=broken(extra=later("any"))),
+    "awaitable in a built-in scalar": lambda: box("a6", leaf=broken(name=Settled("settled"))),
+    "awaitable item of a list of leaves": lambda: box("a7", leaf=broken(tags=["x", Settled("y")])),
+    "a property raises": lambda: box("p1", leaf=raising_leaf()),
+    "a property raises in a list": lambda: box("p2", leaves=[good_leaf(), raising_leaf()]),
+    "an exception as a leaf value": lambda: box("e1", leaf=broken(extra=ValueError("no data"))),
+    "an exception as an object": lambda: box("e2", maybe_leaf=ValueError("no leaf")),
+    "undefined as a value": lambda: box("u1", leaf=broken(count=Undefined)),
     "awaitable object": lambda: box("a3", maybe_leaf=later(good_leaf("m"))),
     "awaitable list": lambda: box("a4", maybe_leaves=later([good_leaf("u")])),
 }
@@ -172,7 +215,7 @@ reference = strawberry.Schema(query=Query, config=CONFIG)
 tuned = strawberry.Schema(query=Query, execution_context_class=TunedContext, config=CONFIG)
 TUNED = tune(tuned._schema)
 
-LEAF_FIELDS = "name count color when tags maybeTags extra"
+LEAF_FIELDS = "name count color when tags maybeTags extra shout"
 DOCUMENTS = {
     "everything": f"""query($case: String!) {{ box(case: $case) {{ __typename label
         leaf {{ __typename {LEAF_FIELDS} }} maybeLeaf {{ {LEAF_FIELDS} }}
@@ -189,6 +232,8 @@ DOCUMENTS = {
     "directives": """query($case: String!, $skip: Boolean!) {
         maybeBox(case: $case) { label @skip(if: $skip)
         leaf { name count @include(if: $skip) } leaves @skip(if: $skip) { name } } }""",
+    "typename only": """query($case: String!) { maybeBox(case: $case) {
+        maybeLeaf { __typename } leaf { __typename } } }""",
     "a list of roots": """query($cases: [String!]!) { boxes(cases: $cases) {
         label leaf { name when } } }""",
 }
@@ -252,3 +297,56 @@ def test_errors_are_reported_where_graphql_core_reports_them() -> None:
     data, errors = run(tuned, document, {"case": "wrong object type"}, None)
     assert [path for _, path in errors] == [("box", "leaf")]
     assert "Expected value of type 'Leaf'" in errors[0][0]
+
+
+@strawberry.type
+class Tree:
+    box: Box
+    child: Tree | None
+
+
+class CountedBox:
+    """A Box whose `label` counts its reads (the tuned path may read a value twice: once
+    itself, and once more in graphql-core when something below it is irregular)."""
+
+    def __init__(self, depth: int) -> None:
+        self.reads = 0
+        self.depth = depth
+        self.leaf = good_leaf()
+        self.maybe_leaf = None
+        self.leaves: list[Any] = []
+        self.maybe_leaves = None
+
+    @property
+    def label(self) -> str:
+        self.reads += 1
+        return "counted"
+
+
+def test_an_irregular_value_deep_down_costs_one_more_read_not_one_per_level() -> None:
+    boxes = [CountedBox(depth) for depth in range(5)]
+    boxes[-1].leaf = broken(name=None)  # a null where the type says non-null, at the bottom
+    tree: Any = None
+    for counted in reversed(boxes):
+        tree = SimpleNamespace(box=counted, child=tree)
+
+    @strawberry.type
+    class TreeQuery:
+        @strawberry.field
+        def tree(self) -> Tree:
+            return tree  # type: ignore[no-any-return]
+
+    schema = strawberry.Schema(
+        query=TreeQuery, execution_context_class=TunedContext, config=CONFIG
+    )
+    tune(schema._schema)
+    nested = "box { label leaf { name } }"
+    for _ in range(4):
+        nested = f"box {{ label leaf {{ name }} }} child {{ {nested} }}"
+    document = parse(f"{{ tree {{ {nested} }} }}")
+    data, errors = run(schema, document, {}, SharedPlans.of(document))
+    assert [path for _, path in errors] == [
+        ("tree", "child", "child", "child", "child", "box", "leaf", "name")
+    ]
+    assert data["tree"]["box"]["label"] == "counted"
+    assert [b.reads for b in boxes] == [2, 2, 2, 2, 2]
