@@ -45,7 +45,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from service.audit.service import record
+from service.audit.service import Event, record, record_many
 from service.auth.principal import Principal
 from service.authz import authorizer, readable_paths, require
 from service.db import Transaction
@@ -395,25 +395,29 @@ async def open_rounds(
             year=year,
             half=HALF_LABELS[half],
         )
-    for row in rows:
-        await record(
-            tx,
-            principal,
-            tenant_id=row.tenant_id,
-            action="evaluation.open",
-            object_type="EvaluationRound",
-            object_id=row.id,
-            details={
-                "title": name,
-                "batch": str(batch),
-                "org_unit_id": unit.id,
-                "branch_id": row.branch_id,
-                "year": year,
-                "half": half,
-                "policy_id": row.policy_id,
-                "policy_version": row.policy_version,
-            },
-        )
+    await record_many(
+        tx,
+        principal,
+        [
+            Event(
+                tenant_id=row.tenant_id,
+                action="evaluation.open",
+                object_type="EvaluationRound",
+                object_id=row.id,
+                details={
+                    "title": name,
+                    "batch": str(batch),
+                    "org_unit_id": unit.id,
+                    "branch_id": row.branch_id,
+                    "year": year,
+                    "half": half,
+                    "policy_id": row.policy_id,
+                    "policy_version": row.policy_version,
+                },
+            )
+            for row in rows
+        ],
+    )
     return rows
 
 
@@ -1011,15 +1015,19 @@ async def close_rounds(
             columns["rule"].append(proposal.rule)
     if columns["ids"]:
         await repository.store_tallies(tx, columns)
-    for row in closed:
-        await record(
-            tx,
-            principal,
-            tenant_id=row.tenant_id,
-            action="evaluation.close",
-            object_type="EvaluationRound",
-            object_id=row.id,
-            details={"ballots_cast": row.ballots_cast, "roster_voters": row.roster_voters},
-        )
+    await record_many(
+        tx,
+        principal,
+        [
+            Event(
+                tenant_id=row.tenant_id,
+                action="evaluation.close",
+                object_type="EvaluationRound",
+                object_id=row.id,
+                details={"ballots_cast": row.ballots_cast, "roster_voters": row.roster_voters},
+            )
+            for row in closed
+        ],
+    )
     order = {i: n for n, i in enumerate(closing)}
     return CloseResult(closed=sorted(closed, key=lambda r: order[r.id]), low_turnout=low)

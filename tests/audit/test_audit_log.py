@@ -15,11 +15,14 @@ import psycopg
 import pytest
 from openpyxl import load_workbook
 
+from service.app import AppState
 from service.audit.chain import CHAIN_COLUMNS, event_hash, row_from
 from service.audit.checkpoints import checkpoint_file
-from service.audit.service import checkpoint_now
+from service.audit.service import Event, checkpoint_now, record_many, verify_tenants
+from service.auth.service import operator_principal
 from service.clock import BUSINESS_ZONE
 from service.config import Settings
+from service.db import Scope
 from tests.conftest import TestDatabase
 from tests.support import PASSWORD, World, error_codes, gql, login, run_cli
 
@@ -193,6 +196,47 @@ def test_application_role_sends_business_columns_only_and_the_database_chains(
         assert (row.seq, row.prev_hash) == (i, prev)
         assert event_hash(row) == stored  # Python's canonical form = the database's
         prev = stored
+
+
+async def test_many_events_in_one_statement_chain_in_order(state: AppState, world: World) -> None:
+    """`record_many` (one INSERT for a bulk operation's events) chains each tenant's
+    events in the order given, exactly as one `record` after another would."""
+    a, b = world.units["A"].id, world.units["B"].id
+    order = [(a, "1"), (b, "2"), (a, "3"), (a, "4"), (b, "5")]
+    async with state.db.transaction(Scope.of(None, [a, b]), write=True) as tx:
+        op = await operator_principal(tx, name="bulk")
+        tx.widen([a, b])
+        before = {
+            t: await tx.scalar(
+                "SELECT coalesce(max(seq), 0) FROM audit_events WHERE tenant_id = %(t)s",
+                {"t": t},
+            )
+            for t in (a, b)
+        }
+        await record_many(
+            tx,
+            op,
+            [
+                Event(
+                    tenant_id=t, action="bulk.test", object_type="X", object_id=i, details={"n": i}
+                )
+                for t, i in order
+            ],
+        )
+    async with state.db.transaction(Scope.of(None, [a, b]), write=False) as tx:
+        rows = await tx.rows(
+            "SELECT tenant_id, seq, object_id, actor FROM audit_events"
+            " WHERE action = 'bulk.test' ORDER BY tenant_id, seq"
+        )
+        verdict = await verify_tenants(tx, [a, b], {})
+    assert [(r.tenant_id, r.object_id) for r in rows] == sorted(
+        order, key=lambda e: (e[0], int(e[1]))
+    )
+    for t in (a, b):
+        seqs = [r.seq for r in rows if r.tenant_id == t]
+        assert seqs == list(range(before[t] + 1, before[t] + 1 + len(seqs)))
+    assert {r.actor for r in rows} == {op.actor}
+    assert verdict.ok, verdict
 
 
 class _Row:
