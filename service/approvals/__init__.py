@@ -35,6 +35,7 @@ from service.approvals.service import (
     requests_with_steps,
     resubmit,
     submit,
+    withdraw_open,
 )
 
 __all__ = [
@@ -63,4 +64,5 @@ __all__ = [
     "requests_with_steps",
     "resubmit",
     "submit",
+    "withdraw_open",
 ]

@@ -31,11 +31,11 @@ ApprovalDecision = strawberry.enum(
 )
 ApprovalRequestState = strawberry.enum(
     Enum("ApprovalRequestState", {m.name: m.value for m in rules.RequestState}),  # type: ignore[misc]
-    description="审批事项状态：审批中、已批准、未批准、退回补充材料",
+    description="审批事项状态：审批中、已批准、未批准、退回补充材料、已撤回",
 )
 ApprovalStepState = strawberry.enum(
     Enum("ApprovalStepState", {m.name: m.value for m in rules.StepState}),  # type: ignore[misc]
-    description="审批步骤状态：待审批、同意、不同意、退回",
+    description="审批步骤状态：待审批、同意、不同意、退回、已撤回",
 )
 _KINDS = {m.value: ApprovalKind(m.value) for m in rules.ApprovalKind}
 _DECISIONS = {m.value: ApprovalDecision(m.value) for m in rules.Decision}

@@ -280,3 +280,35 @@ async def overdue_page(tx: Transaction, readable: ReadablePaths, page: PageReque
         params | page.params | {"tops": list(readable.prefixes), "now": now(tx)},
     )
     return Page.of(rows, page)
+
+
+async def withdraw_pending_step(
+    tx: Transaction, tenant_id: int, request_id: int, *, reason: str, account_id: int | None,
+    username: str,
+) -> int | None:  # fmt: skip
+    """The request's pending step withdrawn (no decision; `decided_at` by the trigger);
+    its id, or None when none is pending (returned, or decided meanwhile)."""
+    return await tx.scalar(
+        "UPDATE approval_steps SET state = 'withdrawn', reason = %(reason)s,"
+        " decided_by = %(account)s, decided_by_name = %(username)s"
+        " WHERE tenant_id = %(tenant)s AND request_id = %(request)s AND state = 'pending'"
+        " RETURNING id",
+        {
+            "reason": reason,
+            "account": account_id,
+            "username": username,
+            "tenant": tenant_id,
+            "request": request_id,
+        },
+    )
+
+
+async def withdraw_request(tx: Transaction, request: Any) -> Any | None:
+    """The open request withdrawn, if it is still open at the version read."""
+    return await tx.first(
+        "UPDATE approval_requests SET state = 'withdrawn', version = version + 1"
+        " WHERE tenant_id = %(tenant)s AND id = %(id)s AND version = %(version)s"
+        " AND state IN ('pending', 'returned')"
+        f" RETURNING {', '.join(REQUEST_FIELDS)}",
+        {"tenant": request.tenant_id, "id": request.id, "version": request.version},
+    )

@@ -70,6 +70,7 @@ class RequestState(StrEnum):
     APPROVED = "approved"  # 已批准
     REJECTED = "rejected"  # 未批准（退回支部）
     RETURNED = "returned"  # 退回补充材料，待重新提交
+    WITHDRAWN = "withdrawn"  # 已撤回（事项撤销，未作决定）
 
 
 class StepState(StrEnum):
@@ -77,6 +78,7 @@ class StepState(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     RETURNED = "returned"
+    WITHDRAWN = "withdrawn"  # 事项撤回，未作决定
 
 
 # A decided step's state is named after its decision.

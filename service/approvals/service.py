@@ -459,6 +459,63 @@ async def decide(
     return decided
 
 
+async def withdraw_open(
+    tx: Transaction,
+    principal: Principal,
+    *,
+    tenant_id: int,
+    kind: ApprovalKind,
+    subject_type: str,
+    subject_id: int,
+    reason: str,
+) -> Any | None:
+    """Withdraw the subject's open request of `kind` (pending, or returned for more
+    material) with its pending step: the matter was dropped before anyone decided it,
+    so it leaves the decider's inbox (their subscription is told). The caller has
+    authorized its own action, as for `submit`. Returns the withdrawn request, or None
+    when none was open; APPROVAL_ALREADY_DECIDED when a decision came first."""
+    request = await repository.latest_request(
+        tx, tenant_id, ApprovalKind(kind).value, subject_type, subject_id
+    )
+    if request is None or request.state not in (
+        RequestState.PENDING.value,
+        RequestState.RETURNED.value,
+    ):
+        return None
+    require(
+        principal, ApprovalAction.READ, request.branch_path, what="组织",
+        seen_with=ApprovalAction.READ,
+    )  # fmt: skip
+    said = rules.clean_reason(reason) or "事项已撤销"
+    # The step first, as `decide` takes them: two such transactions never wait on
+    # each other in opposite orders.
+    step_id = await repository.withdraw_pending_step(
+        tx,
+        request.tenant_id,
+        request.id,
+        reason=said[: rules.MAX_REASON],
+        account_id=principal.account_id,
+        username=principal.actor,
+    )
+    withdrawn = await repository.withdraw_request(tx, request)
+    if withdrawn is None:  # decided (or moved) since it was read
+        raise APPROVAL_ALREADY_DECIDED.error()
+    await record(
+        tx,
+        principal,
+        tenant_id=request.tenant_id,
+        action="approval.withdraw",
+        object_type="ApprovalRequest",
+        object_id=request.id,
+        details={"kind": request.kind, "step_id": step_id, "reason": said},
+    )
+    if step_id is not None:
+        step = await repository.get_step(tx, step_id)
+        if step is not None:
+            await _publish(tx, step, "withdrawn")
+    return withdrawn
+
+
 # --- lists -----------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from service.schema.subscriptions import deliveries
 class ApprovalInboxChange(Enum):
     ARRIVED = "arrived"  # a step became pending where the subscriber decides it
     DECIDED = "decided"  # such a step was decided (by anyone): it leaves the inbox
+    WITHDRAWN = "withdrawn"  # its matter was withdrawn undecided: it leaves the inbox
 
 
 @strawberry.type(description="待办审批的一次变化")
@@ -39,7 +40,11 @@ class ApprovalInboxEvent:
 
 
 # The approvals service's change names -> the subscription's.
-_CHANGES = {"pending": ApprovalInboxChange.ARRIVED, "decided": ApprovalInboxChange.DECIDED}
+_CHANGES = {
+    "pending": ApprovalInboxChange.ARRIVED,
+    "decided": ApprovalInboxChange.DECIDED,
+    "withdrawn": ApprovalInboxChange.WITHDRAWN,
+}
 
 
 def concerns(principal: Principal, payload: dict[str, Any]) -> bool:

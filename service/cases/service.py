@@ -1194,6 +1194,17 @@ async def drop_case(tx: Transaction, principal: Principal, *, case_id: int, reas
     text = _text(reason, "撤销理由")
     moved = await _move(tx, principal, row, CaseEvent.DROP)
     await _add(tx, principal, moved, RecordKind.DROPPED, business_today(tx), body=text)
+    # What the superior had not yet decided leaves their inbox with the case.
+    for kind in (ApprovalKind.CASE_FILING, ApprovalKind.CASE_DISPOSAL):
+        await approvals.withdraw_open(
+            tx,
+            principal,
+            tenant_id=row.tenant_id,
+            kind=kind,
+            subject_type=SUBJECT_TYPE,
+            subject_id=row.id,
+            reason=f"案件已撤销：{text}",
+        )
     return moved
 
 

@@ -285,6 +285,56 @@ async def test_return_then_resubmit_decides_the_same_level_again(
 # --- who may decide -------------------------------------------------------------------
 
 
+async def test_withdrawing_a_pending_or_returned_request_and_nothing_else(
+    client: httpx.AsyncClient, state: AppState, world: World, told: Told
+) -> None:
+    """`withdraw_open`: a pending request and its step are withdrawn (the step leaves
+    the inbox and cannot be decided); a returned one is withdrawn too; a decided one,
+    or a subject with no request, is left as it is (None)."""
+    sec_a = await login(client, world.user("secA"))
+
+    async def withdraw(subject_id: int) -> Any:
+        async with state.db.transaction() as tx:
+            op = await operator_principal(tx, name="tests")
+            return await service.withdraw_open(
+                tx,
+                op,
+                tenant_id=world.units["A"].id,
+                kind=KIND,
+                subject_type="Case",
+                subject_id=subject_id,
+                reason="  不再需要  ",
+            )
+
+    pending = await submit(state, world, subject_id=7001)
+    step = await pending_step(state, pending.id)
+    assert step in await inbox_ids(client, sec_a)
+    withdrawn = await withdraw(7001)
+    assert withdrawn.state == "withdrawn" and withdrawn.decided_at is None
+    assert step not in await inbox_ids(client, sec_a)
+    assert await pending_step(state, pending.id) is None
+    refused = await decide(client, sec_a, step)
+    assert error_codes(refused) == ["APPROVAL_ALREADY_DECIDED"]
+    history = await gql(client, sec_a, REQUEST, {"id": gid("ApprovalRequest", pending.id)})
+    assert history["data"]["approvalRequest"]["state"] == "WITHDRAWN"
+    assert [s["state"] for s in history["data"]["approvalRequest"]["steps"]] == ["WITHDRAWN"]
+    assert told.of(pending.id) == []  # the domain withdrew it: no outcome to be told
+    # A new request for the subject may be submitted (no open one holds the slot).
+    assert (await submit(state, world, subject_id=7001)).state == "pending"
+
+    returned = await submit(state, world, subject_id=7002)
+    returning = await decide(
+        client, sec_a, await pending_step(state, returned.id), "RETURN", reason="补材料"
+    )
+    assert "errors" not in returning
+    assert (await withdraw(7002)).state == "withdrawn"
+
+    approved = await submit(state, world, subject_id=7003, to_county=False)
+    assert "errors" not in await decide(client, sec_a, await pending_step(state, approved.id))
+    assert await withdraw(7003) is None
+    assert await withdraw(7999) is None
+
+
 async def test_a_decider_cannot_decide_their_own_matter(
     client: httpx.AsyncClient, state: AppState, world: World
 ) -> None:

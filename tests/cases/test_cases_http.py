@@ -619,6 +619,64 @@ async def test_a_failed_assembly_and_a_rejection_return_the_case_to_the_branch(
     assert member_status(world, owner_conn, "memA1")[0] == "active"
 
 
+async def test_a_case_dropped_before_its_filing_is_decided_leaves_the_inbox(
+    client: httpx.AsyncClient, world: World, owner_conn: Any
+) -> None:
+    """The advance filing goes to the committee when the case opens; dropped before the
+    committee decides it, the step leaves the committee's inbox (withdrawn, with the
+    branch's reason) and can no longer be decided."""
+    t = await tokens(client, world, "bsA1", "secA")
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "LAPSE_FLAG",
+            "facts": "连续六个月不参加组织生活、不交纳党费",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    inbox = await ok(client, t["secA"], INBOX)
+    [step] = [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == cid]
+    await ok(
+        client,
+        t["bsA1"],
+        """mutation($c: ID!) { dropDisposalCase(caseId: $c, reason: "已补交党费") {
+          case { stage result } } }""",
+        c=cid,
+    )
+    inbox = await ok(client, t["secA"], INBOX)
+    assert [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == cid] == []
+    await refused(
+        client,
+        t["secA"],
+        DECIDE,
+        "APPROVAL_ALREADY_DECIDED",
+        i={"stepId": step["id"], "decision": "APPROVE", "digest": step["request"]["digest"]},
+    )
+    shown = await ok(
+        client,
+        t["secA"],
+        """query($id: ID!) { approvalRequest(id: $id) { state steps { state reason } } }""",
+        id=step["request"]["id"],
+    )
+    assert shown["approvalRequest"]["state"] == "WITHDRAWN"
+    assert shown["approvalRequest"]["steps"] == [
+        {"state": "WITHDRAWN", "reason": "案件已撤销：已补交党费"}
+    ]
+    actions = [
+        r[0]
+        for r in owner_conn.execute(
+            "SELECT action FROM audit_events WHERE object_type = 'ApprovalRequest'"
+            " AND object_id = %s ORDER BY occurred_at",
+            (str(from_global_id(step["request"]["id"])[1]),),
+        )
+    ]
+    assert actions == ["approval.submit", "approval.withdraw"]
+
+
 async def test_twenty_deciders_of_one_step_decide_once(
     client: httpx.AsyncClient, world: World, owner_conn: Any
 ) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from service import approvals
 from service.auth.service import operator_principal
 from service.config import Settings
 from service.schema.ids import to_global_id
@@ -171,6 +172,40 @@ async def test_event_delivered_after_commit_never_after_rollback(
         assert event["step"]["role"] == "COUNTY_ORGANIZER"
         assert event["step"]["orgUnit"]["name"] == world.units["county"].name
         assert event["step"]["request"]["id"] == to_global_id("ApprovalRequest", request.id)
+
+
+async def test_a_withdrawn_step_leaves_the_inbox_live(
+    server: Server, client: httpx.AsyncClient, world: World, state: Any
+) -> None:
+    """A matter withdrawn before the decider decided it (a dropped case) is announced
+    as WITHDRAWN to the inbox that held it."""
+    token = await login(client, world.user("secA"))
+    async with subscribed(server, token, INBOX, topic=TOPIC) as ws:
+        request = await _request(state, world, "a1", subject_id=4242)
+        arrived = await _next_event(ws)
+        assert (arrived["change"], arrived["step"]["id"]) == (
+            "ARRIVED",
+            _step_gid(request.pending_step),
+        )
+        async with state.db.transaction() as tx:
+            op = await operator_principal(tx, name="tests")
+            tx.widen([request.tenant_id])
+            withdrawn = await approvals.withdraw_open(
+                tx,
+                op,
+                tenant_id=request.tenant_id,
+                kind=approvals.ApprovalKind(_GENERIC["kind"]),
+                subject_type=_GENERIC["subject_type"],
+                subject_id=4242,
+                reason="案件已撤销",
+            )
+        assert withdrawn is not None and withdrawn.state == "withdrawn"
+        event = await _next_event(ws)
+        assert event["change"] == "WITHDRAWN"
+        assert (event["step"]["id"], event["step"]["state"]) == (
+            _step_gid(request.pending_step),
+            "WITHDRAWN",
+        )
 
 
 async def test_inbox_events_stay_in_their_tenant(
