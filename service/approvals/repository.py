@@ -30,7 +30,8 @@ _STEP = (
     f"SELECT {_S_COLUMNS}, r.branch_id, r.branch_path, r.kind AS request_kind,"
     " r.state AS request_state, r.digest AS request_digest, r.submitted_by,"
     " r.resubmitted_by, r.attempt AS request_attempt, r.version AS request_version,"
-    " r.chain, r.step_days, (s.state = 'pending' AND s.due_at < %(now)s) AS overdue"
+    " r.chain, r.step_days, r.subject_type, r.subject_id,"
+    " (s.state = 'pending' AND s.due_at < %(now)s) AS overdue"
     " FROM approval_steps s"
     " JOIN approval_requests r ON r.tenant_id = s.tenant_id AND r.id = s.request_id"
 )

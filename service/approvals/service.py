@@ -75,6 +75,24 @@ def remove_outcome_handler(kind: ApprovalKind, handler: Handler) -> None:
         handlers.remove(handler)
 
 
+# --- subject locks ---------------------------------------------------------------------
+
+SubjectLocker = Callable[[Transaction, int, str, int], Awaitable[None]]
+_lockers: dict[ApprovalKind, list[SubjectLocker]] = {}
+
+
+def lock_subjects_with(kind: ApprovalKind, locker: SubjectLocker) -> SubjectLocker:
+    """Register `locker(tx, tenant_id, subject_type, subject_id)` for requests of `kind`:
+    `decide` calls it before it touches the step. A domain that locks its subject and
+    then its requests (a case: submit, resubmit, drop) and whose outcome handler locks
+    the subject again thereby keeps one order everywhere (subject, step, request), and
+    a decision racing such a change waits instead of deadlocking."""
+    lockers = _lockers.setdefault(ApprovalKind(kind), [])
+    if locker not in lockers:
+        lockers.append(locker)
+    return locker
+
+
 async def _tell(
     tx: Transaction, principal: Principal, request: Any, outcome: Outcome, reason: str | None
 ) -> None:
@@ -397,6 +415,8 @@ async def decide(
         raise APPROVAL_CONTENT_CHANGED.error()
     chain = [StepSpec.from_json(s) for s in step.chain]
     move = rules.transition(decision, step.position, len(chain))
+    for locker in _lockers.get(ApprovalKind(step.request_kind), ()):
+        await locker(tx, step.tenant_id, step.subject_type, step.subject_id)
     decided = await repository.decide_step(
         tx,
         step,
@@ -487,8 +507,8 @@ async def withdraw_open(
         seen_with=ApprovalAction.READ,
     )  # fmt: skip
     said = rules.clean_reason(reason) or "事项已撤销"
-    # The step first, as `decide` takes them: two such transactions never wait on
-    # each other in opposite orders.
+    # The step, then the request, as `decide` takes them (after the subject, which a
+    # domain that withdraws holds already: see `lock_subjects_with`).
     step_id = await repository.withdraw_pending_step(
         tx,
         request.tenant_id,

@@ -78,7 +78,10 @@ async def inbox_event(context: Context, payload: dict[str, Any]) -> ApprovalInbo
 @strawberry.type
 class ApprovalsSubscription:
     @strawberry.subscription(
-        description="待我审批的步骤的变化：新到（ARRIVED）或已审批（DECIDED），经 WebSocket 推送"
+        description=(
+            "待我审批的步骤的变化：新到（ARRIVED）、已审批（DECIDED）或事项撤回（WITHDRAWN），"
+            "经 WebSocket 推送"
+        )
     )
     async def approval_inbox(
         self, info: Info[Any, None]

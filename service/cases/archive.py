@@ -93,7 +93,17 @@ _STEP_STATES: Final = {
     "approved": "同意",
     "rejected": "不同意",
     "returned": "退回",
+    "withdrawn": "已撤回",
 }
+
+
+def _decider(step: Any) -> str:
+    """Who decided the step; for a withdrawn one, who withdrew it (not a decider)."""
+    if step.state == "withdrawn":
+        return f"（{step.decided_by_name}撤回）"
+    return str(step.decided_by_name or "—")
+
+
 _ROLES: Final = {"committee_secretary": "党（工）委书记", "county_organizer": "县委组织部"}
 _REQUEST_KINDS: Final = {"case_filing": "事前备案", "case_disposal": "处置审批"}
 
@@ -393,7 +403,7 @@ def render_summary(
                 f"<tr><td>{_e(step.attempt)}-{_e(step.position)}</td>"
                 f"<td>{_e(_ROLES.get(step.role, step.role))}</td>"
                 f"<td>{_e(_STEP_STATES.get(step.state, step.state))}</td>"
-                f"<td>{_e(step.decided_by_name or '—')}</td>"
+                f"<td>{_e(_decider(step))}</td>"
                 f"<td>{_e(step.decided_at.isoformat() if step.decided_at else '—')}</td>"
                 f"<td>{_e(step.reason or '—')}</td></tr>"
             )

@@ -1264,10 +1264,19 @@ async def file_statement(
     return saved
 
 
+async def _lock_case(tx: Transaction, tenant_id: int, subject_type: str, subject_id: int) -> None:
+    """A decision on a case's request locks the case first, as every step of the case
+    does before it touches the case's requests (see `approvals.lock_subjects_with`)."""
+    if subject_type == SUBJECT_TYPE and fits_bigint(subject_id):
+        await repository.get_case(tx, subject_id, lock=True)
+
+
 def install() -> None:
-    """Register the approval outcome handler (idempotent; done on import)."""
+    """Register the approval outcome handler and subject lock (idempotent; on import)."""
     approvals.on_outcome(ApprovalKind.CASE_FILING, on_approval_outcome)
     approvals.on_outcome(ApprovalKind.CASE_DISPOSAL, on_approval_outcome)
+    approvals.lock_subjects_with(ApprovalKind.CASE_FILING, _lock_case)
+    approvals.lock_subjects_with(ApprovalKind.CASE_DISPOSAL, _lock_case)
 
 
 install()

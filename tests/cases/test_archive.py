@@ -207,3 +207,35 @@ async def test_archive_bundle_of_a_closed_case(
     for who in ("secB", "memA1"):
         body = await gql(client, t[who], EXPORT, {"i": {"caseId": cid}})
         assert error_codes(body) == ["NOT_FOUND"], body
+
+
+async def test_the_archive_of_a_dropped_case_shows_its_filing_withdrawn(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A case dropped before its filing was decided: the archive shows the filing as
+    已撤回, withdrawn by the branch secretary, not as decided by anyone."""
+    t = await tokens(client, world, "bsA1", "secA")
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "LAPSE_FLAG",
+            "facts": "连续六个月不参加组织生活、不交纳党费",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    await ok(
+        client,
+        t["bsA1"],
+        """mutation($c: ID!) { dropDisposalCase(caseId: $c, reason: "已补交党费") {
+          case { stage } } }""",
+        c=cid,
+    )
+    made = (await ok(client, t["bsA1"], EXPORT, i={"caseId": cid}))["exportCaseArchive"]
+    summary = unzip(base64.b64decode(made["contentBase64"]))["summary.html"].decode("utf-8")
+    assert "事前备案" in summary and "已撤回" in summary
+    assert f"（{world.user('bsA1')}撤回）" in summary
+    assert "withdrawn" not in summary

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service import approvals
 from service.app import AppState
 from service.auth.service import operator_principal
 from service.authz.roles import Role
@@ -675,6 +676,68 @@ async def test_a_case_dropped_before_its_filing_is_decided_leaves_the_inbox(
         )
     ]
     assert actions == ["approval.submit", "approval.withdraw"]
+
+
+async def test_dropping_a_case_while_its_filing_is_being_decided_is_one_or_the_other(
+    client: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The branch drops the case (locking it, then withdrawing its filing) while the
+    committee approves the filing (a decision locks the case first too): one waits for
+    the other and loses with a coded error, never a deadlock. The drop is held between
+    its two locks until the decision is on its way, the order that deadlocked."""
+    t = await tokens(client, world, "bsA1", "secA")
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": world.member_gid("memA1"),
+            "origin": "LAPSE_FLAG",
+            "facts": "连续六个月不参加组织生活、不交纳党费",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    inbox = await ok(client, t["secA"], INBOX)
+    [step] = [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == cid]
+    go = asyncio.Event()
+    withdraw = approvals.withdraw_open
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        await go.wait()  # the case is locked by now
+        return await withdraw(*args, **kwargs)
+
+    monkeypatch.setattr(approvals, "withdraw_open", held)
+    drop = asyncio.create_task(
+        gql(
+            client,
+            t["bsA1"],
+            """mutation($c: ID!) { dropDisposalCase(caseId: $c, reason: "已补交党费") {
+              case { stage } } }""",
+            {"c": cid},
+        )
+    )
+    await asyncio.sleep(0.3)
+    decide_ = asyncio.create_task(
+        gql(
+            client,
+            t["secA"],
+            DECIDE,
+            {
+                "i": {
+                    "stepId": step["id"],
+                    "decision": "APPROVE",
+                    "digest": step["request"]["digest"],
+                }
+            },
+        )
+    )
+    await asyncio.sleep(0.3)  # the decision now waits for the case
+    go.set()
+    dropped, decided = await asyncio.wait_for(asyncio.gather(drop, decide_), 30)
+    assert "errors" not in dropped, dropped
+    assert dropped["data"]["dropDisposalCase"]["case"]["stage"] == "CLOSED"
+    assert error_codes(decided) == ["APPROVAL_ALREADY_DECIDED"], decided
 
 
 async def test_twenty_deciders_of_one_step_decide_once(
