@@ -328,3 +328,18 @@ async def candidates(tx: Transaction, unit_path: str) -> list[Any]:
         """,
         {"path": unit_path},
     )
+
+
+async def follow_member_account(
+    tx: Transaction, tenant_id: int, member_id: int, account_id: int | None
+) -> int:
+    """Every case of the member now read by the member's new account (or by none)."""
+    return int(
+        await tx.scalar(
+            "WITH moved AS (UPDATE disposal_cases SET member_account_id = %(account)s"
+            " WHERE tenant_id = %(tenant)s AND member_id = %(member)s"
+            " AND member_account_id IS DISTINCT FROM %(account)s RETURNING 1)"
+            " SELECT count(*) FROM moved",
+            {"account": account_id, "tenant": tenant_id, "member": member_id},
+        )
+    )

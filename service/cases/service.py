@@ -75,7 +75,7 @@ from service.evaluations.rules import assembly_passes, assembly_quorum
 from service.members import repository as members_repository
 from service.members.mobile import clean_text
 from service.members.rules import STATUS_LABELS, MemberStatus, may_move
-from service.members.service import get_member, set_status
+from service.members.service import get_member, on_account_linked, set_status
 from service.pagination import Page, PageRequest, fits_bigint
 from service.sanctions.rules import sanctions_from_json, under_probation
 
@@ -1271,12 +1271,21 @@ async def _lock_case(tx: Transaction, tenant_id: int, subject_type: str, subject
         await repository.get_case(tx, subject_id, lock=True)
 
 
+async def _follow_member_account(tx: Transaction, member: Any, account_id: int | None) -> None:
+    """The member's cases follow the login account linked to the member later (the
+    member reads their own case and files statements through it); an unlinked account
+    no longer reads them."""
+    await repository.follow_member_account(tx, member.tenant_id, member.id, account_id)
+
+
 def install() -> None:
-    """Register the approval outcome handler and subject lock (idempotent; on import)."""
+    """Register the approval outcome handler, the subject lock and the member-account
+    follower (idempotent; done on import)."""
     approvals.on_outcome(ApprovalKind.CASE_FILING, on_approval_outcome)
     approvals.on_outcome(ApprovalKind.CASE_DISPOSAL, on_approval_outcome)
     approvals.lock_subjects_with(ApprovalKind.CASE_FILING, _lock_case)
     approvals.lock_subjects_with(ApprovalKind.CASE_DISPOSAL, _lock_case)
+    on_account_linked(_follow_member_account)
 
 
 install()

@@ -12,7 +12,7 @@ messages never carry the numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -762,6 +762,20 @@ async def reveal_pii(
     return pii
 
 
+# Called with (tx, member row after the change, its new account id or None) when a
+# member's login account changes: a domain that keeps the member's account on its own
+# rows (a disposal case, for the member to read it) follows it in the same transaction.
+AccountLinkHook = Callable[[Transaction, Any, int | None], Awaitable[None]]
+_account_link_hooks: list[AccountLinkHook] = []
+
+
+def on_account_linked(hook: AccountLinkHook) -> AccountLinkHook:
+    """Register `hook` (idempotent) for `link_account`."""
+    if hook not in _account_link_hooks:
+        _account_link_hooks.append(hook)
+    return hook
+
+
 async def link_account(
     tx: Transaction, principal: Principal, *, member_id: int, account_id: int | None
 ) -> Any:
@@ -786,4 +800,6 @@ async def link_account(
         object_id=member.id,
         details={"account_id": account_id},
     )
+    for hook in list(_account_link_hooks):
+        await hook(tx, updated, account_id)
     return updated

@@ -740,6 +740,56 @@ async def test_dropping_a_case_while_its_filing_is_being_decided_is_one_or_the_o
     assert error_codes(decided) == ["APPROVAL_ALREADY_DECIDED"], decided
 
 
+async def test_a_member_given_an_account_after_the_opening_reads_their_case(
+    client: httpx.AsyncClient, state: AppState, world: World
+) -> None:
+    """The case keeps the member's login account for the member to read it; an account
+    linked to the member later reads it (and files a statement), one unlinked no longer
+    does."""
+    async with state.db.transaction() as tx:
+        op = await operator_principal(tx, name="tests")
+        member = await factories.member(tx, op, branch=world.units["a1"], name="后来者")
+        await factories.account(
+            tx, op, home=world.units["a1"], username=world.user("late"), display_name="后来者",
+            role=Role.MEMBER,
+        )  # fmt: skip
+    t = await tokens(client, world, "bsA1", "late")
+    opened = await ok(
+        client,
+        t["bsA1"],
+        OPEN,
+        i={
+            "memberId": to_global_id("Member", member.id),
+            "origin": "LAPSE_FLAG",
+            "facts": "连续六个月不参加组织生活、不交纳党费",
+            "notSanctionedStatement": "不涉及",
+        },
+    )
+    cid = opened["openDisposalCase"]["case"]["id"]
+    assert (await ok(client, t["late"], MINE))["myCases"]["nodes"] == []
+    me = await ok(client, t["late"], "{ me { id } }")
+    link = """mutation($i: LinkMemberAccountInput!) { linkMemberAccount(input: $i) {
+      member { id } } }"""
+    await ok(
+        client,
+        t["bsA1"],
+        link,
+        i={"memberId": to_global_id("Member", member.id), "accountId": me["me"]["id"]},
+    )
+    mine = await ok(client, t["late"], MINE)
+    assert [c["id"] for c in mine["myCases"]["nodes"]] == [cid]
+    filed = await ok(client, t["late"], STATEMENT, c=cid, k="STATEMENT", t="情况属实，愿意改正")
+    assert filed["fileCaseStatement"]["record"]["kind"] == "STATEMENT"
+    await ok(
+        client,
+        t["bsA1"],
+        link,
+        i={"memberId": to_global_id("Member", member.id), "accountId": None},
+    )
+    assert (await ok(client, t["late"], MINE))["myCases"]["nodes"] == []
+    await refused(client, t["late"], CASE, "NOT_FOUND", id=cid)
+
+
 async def test_twenty_deciders_of_one_step_decide_once(
     client: httpx.AsyncClient, world: World, owner_conn: Any
 ) -> None:
