@@ -30,6 +30,18 @@ def business_today(now: datetime) -> date:
     return now.astimezone(BUSINESS_ZONE).date()
 
 
+def business_time(moment: datetime | None) -> datetime | None:
+    """A time a person typed: without an offset it is Beijing's wall clock (not the
+    server's nor the database session's zone); with one, as it is.
+
+    >>> business_time(datetime(2026, 11, 28, 8, 0)).astimezone(UTC).hour
+    0
+    """
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=BUSINESS_ZONE)
+
+
 def now(tx: Transaction | None = None) -> datetime:
     """The request's instant (the service's clock), else the wall clock, in UTC."""
     found = getattr(tx, "now", None) if tx is not None else None

@@ -302,14 +302,3 @@ async def withdraw_pending_step(
             "request": request_id,
         },
     )
-
-
-async def withdraw_request(tx: Transaction, request: Any) -> Any | None:
-    """The open request withdrawn, if it is still open at the version read."""
-    return await tx.first(
-        "UPDATE approval_requests SET state = 'withdrawn', version = version + 1"
-        " WHERE tenant_id = %(tenant)s AND id = %(id)s AND version = %(version)s"
-        " AND state IN ('pending', 'returned')"
-        f" RETURNING {', '.join(REQUEST_FIELDS)}",
-        {"tenant": request.tenant_id, "id": request.id, "version": request.version},
-    )

@@ -517,7 +517,14 @@ async def withdraw_open(
         account_id=principal.account_id,
         username=principal.actor,
     )
-    withdrawn = await repository.withdraw_request(tx, request)
+    # Still open if still at the version read: every write of a request bumps it.
+    withdrawn = await repository.move_request(
+        tx,
+        request.tenant_id,
+        request.id,
+        version=request.version,
+        state=RequestState.WITHDRAWN.value,
+    )
     if withdrawn is None:  # decided (or moved) since it was read
         raise APPROVAL_ALREADY_DECIDED.error()
     await record(

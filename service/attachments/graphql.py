@@ -105,8 +105,3 @@ async def load_owner_attachments(
         for row in await repository.of_owners(ctx.tx, kind, sorted(owners)):
             found.setdefault((kind, row.owner_id), []).append(Attachment.of(row))
     return [found.get((kind, owner_id), []) for kind, owner_id in keys]
-
-
-def attachment_ids(ids: list[strawberry.ID] | None) -> list[int]:
-    """Local ids of `attachmentIds` arguments (for cases-core's step mutations)."""
-    return [from_global_id(i, "Attachment")[1] for i in ids or ()]

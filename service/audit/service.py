@@ -33,7 +33,7 @@ from service.audit.checkpoints import (
 )
 from service.auth.principal import Principal
 from service.authz.enforcer import readable_paths, require
-from service.clock import BUSINESS_ZONE
+from service.clock import business_time
 from service.config import Settings
 from service.db import Database, Scope, Transaction, TransactionFailed
 from service.errors import FORBIDDEN, DomainError, forbidden, not_found
@@ -46,14 +46,6 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     DENIED = "denied"
     FAILED = "failed"
-
-
-_INSERT = """
-INSERT INTO audit_events (tenant_id, actor_account_id, actor, action, object_type, object_id,
-  outcome, request_id, details)
-VALUES (%(tenant_id)s, %(actor_account_id)s, %(actor)s, %(action)s, %(object_type)s,
-  %(object_id)s, %(outcome)s, %(request_id)s, %(details)s)
-"""
 
 
 async def record(
@@ -98,7 +90,7 @@ class Event:
 # Many events in one statement: the chain's trigger runs for each row in the order
 # given (a row-level trigger's queries see the rows the same statement inserted before
 # it), so each tenant's events get consecutive seqs, each hashed over the one before.
-_INSERT_MANY = """
+_INSERT = """
 INSERT INTO audit_events (tenant_id, actor_account_id, actor, action, object_type, object_id,
   outcome, request_id, details)
 SELECT e.tenant_id, %(actor_account_id)s, %(actor)s, e.action, e.object_type, e.object_id,
@@ -114,23 +106,12 @@ async def record_many(tx: Transaction, principal: Principal, events: Sequence[Ev
     """Append `events` (in order) to their tenants' chains as `record` appends one, in
     one statement: bulk work (a county's 2,000 rounds opened or closed at once) pays
     one statement, not one per event. Deferred to the COMMIT like `record`."""
-    if not tx.write:
-        raise TransactionFailed("audit events are written in a writing transaction")
-    if not events:
-        return
-    await tx.defer(
-        _INSERT_MANY,
-        {
-            "actor_account_id": principal.account_id,
-            "actor": principal.actor,
-            "request_id": principal.request_id or None,
-            "tenant_ids": [int(e.tenant_id) for e in events],
-            "actions": [e.action for e in events],
-            "object_types": [e.object_type for e in events],
-            "object_ids": [str(e.object_id) for e in events],
-            "outcomes": [str(e.outcome) for e in events],
-            "details": [Jsonb(e.details or {}) for e in events],
-        },
+    await _defer_events(
+        tx,
+        actor_account_id=principal.account_id,
+        actor=principal.actor,
+        request_id=principal.request_id,
+        events=events,
     )
 
 
@@ -147,22 +128,42 @@ async def _append(
     details: dict[str, Any] | None,
     outcome: Outcome,
 ) -> None:
+    await _defer_events(
+        tx,
+        actor_account_id=actor_account_id,
+        actor=actor,
+        request_id=request_id,
+        events=[Event(tenant_id, action, object_type, object_id, details, outcome)],
+    )
+
+
+async def _defer_events(
+    tx: Transaction,
+    *,
+    actor_account_id: int | None,
+    actor: str,
+    request_id: str,
+    events: Sequence[Event],
+) -> None:
+    """The one way events are written: one statement for all of them, deferred to the
+    COMMIT, so the chain's per-tenant lock (taken by the insert's trigger) is held for
+    one step on the server, not across this request's round trips."""
     if not tx.write:
         raise TransactionFailed("audit events are written in a writing transaction")
-    # With the COMMIT: the chain's per-tenant lock (taken by the insert's trigger) is
-    # then held for one step on the server, not across this request's round trips.
+    if not events:
+        return
     await tx.defer(
         _INSERT,
         {
-            "tenant_id": int(tenant_id),
             "actor_account_id": actor_account_id,
             "actor": actor,
-            "action": action,
-            "object_type": object_type,
-            "object_id": str(object_id),
-            "outcome": str(outcome),
             "request_id": request_id or None,
-            "details": Jsonb(details or {}),
+            "tenant_ids": [int(e.tenant_id) for e in events],
+            "actions": [e.action for e in events],
+            "object_types": [e.object_type for e in events],
+            "object_ids": [str(e.object_id) for e in events],
+            "outcomes": [str(e.outcome) for e in events],
+            "details": [Jsonb(e.details or {}) for e in events],
         },
     )
 
@@ -335,17 +336,9 @@ async def resolve_filter(
         actor=actor,
         action=action,
         outcome=outcome,
-        since=_business_time(since),
-        until=_business_time(until),
+        since=business_time(since),
+        until=business_time(until),
     )
-
-
-def _business_time(moment: datetime | None) -> datetime | None:
-    """A time without an offset is Beijing's (the service's business zone), not the
-    database session's (UTC) nor the server's."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=BUSINESS_ZONE)
 
 
 async def readable_tenant_ids(tx: Transaction, principal: Principal) -> list[int]:

@@ -36,8 +36,6 @@ from service.errors import not_found
 from service.pagination import Page, PageRequest, fits_bigint, keyset
 from service.tenants import repository as units
 
-OVERDUE_KINDS: Final = ("approval_step", "correction_deadline", "education_week")
-
 # Per case: the number of finished education weeks without a session (0 outside
 # education), the case's oldest overdue approval step, and whether its correction
 # period is over. `%(today)s` is the business date, `%(now)s` the instant.
@@ -144,7 +142,8 @@ async def overdue_cases(
 
 
 def overdue_kinds(row: Any) -> list[str]:
-    """What is overdue in a row of `overdue_cases` / the export, in OVERDUE_KINDS order."""
+    """What is overdue in a row of `overdue_cases` / the export, in a fixed order: approval_step,
+    correction_deadline, education_week."""
     kinds = []
     if row.step_overdue_since is not None:
         kinds.append("approval_step")

@@ -229,11 +229,6 @@ APPROVED_TO: dict[Disposal, CaseStage] = {
 SHORT_ORIGINS = frozenset({CaseOrigin.WITHDRAWAL_APPLICATION, CaseOrigin.OUT_OF_CONTACT})
 SHORT_PROPOSE_FROM = frozenset({S.FILED, S.INVESTIGATING, S.TALKED})
 
-# Stages in which the case carries a chosen disposal.
-WITH_DISPOSAL = frozenset(
-    {S.PROPOSED, S.PRE_REVIEWED, S.ASSEMBLY_VOTED, S.IN_APPROVAL, S.CORRECTING, S.PERSUADING}
-)
-
 
 class MoveRefused(ValueError):
     """The event is not allowed in the stage (the service answers STAGE_INVALID)."""
@@ -458,11 +453,6 @@ def correction_deadline(approved_on: date, months: int = DEFAULT_CORRECTION_MONT
     if not 1 <= months <= MAX_CORRECTION_MONTHS:
         raise ValueError(f"correction months must be 1..{MAX_CORRECTION_MONTHS}")
     return add_months(approved_on, months)
-
-
-def correction_overdue(deadline: date | None, today: date) -> bool:
-    """The deadline has passed without the branch's finding (the day after it)."""
-    return deadline is not None and today > deadline
 
 
 def double_handling(origin: CaseOrigin, sanction_dates: Iterable[date], today: date) -> bool:

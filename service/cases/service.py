@@ -70,6 +70,7 @@ from service.cases.rules import (
 from service.clock import today as business_today
 from service.db import Transaction
 from service.errors import forbidden, not_found
+from service.evaluations.determinations import ExclusionReason
 from service.evaluations.policies import effective_policy
 from service.evaluations.rules import assembly_passes, assembly_quorum
 from service.members import repository as members_repository
@@ -85,9 +86,7 @@ MAX_STATEMENT = 1000
 MAX_PEOPLE = 20
 STEP_DAYS = 7  # each approval step's allowance (the evaluation policy's default)
 # The listed reasons a member is left out of the expected voters (as evaluations).
-EXCLUSION_REASONS = frozenset(
-    {"illness_unable", "abroad_six_months", "serving_sentence", "bedridden", "away_not_moved"}
-)
+EXCLUSION_REASONS = frozenset(ExclusionReason)
 # A case may be opened for a member on the rolls, or suspended (停止党籍: out of contact).
 OPENABLE = frozenset({MemberStatus.ACTIVE, MemberStatus.SUSPENDED})
 

@@ -873,7 +873,7 @@ class CloseResult:
     low_turnout: list[Any]  # rounds left in balloting: (round, voters, voted)
 
 
-GRADE_COUNTS = ("excellent", "qualified", "basic", "unqualified")
+GRADE_COUNTS = repository.COUNT_COLUMNS  # the four graded counts of an entry
 
 
 def blanks(ballots_cast: int, voted: bool, counts: Any | None) -> int:
@@ -985,18 +985,7 @@ async def close_rounds(
     for entry in await repository.closing_entries(tx, closing):
         by_round[entry.round_id].append(entry)
     columns: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "ids",
-            "excellent",
-            "qualified",
-            "basic",
-            "unqualified",
-            "blank",
-            "graded",
-            "grade",
-            "rule",
-        )
+        k: [] for k in ("ids", *GRADE_COUNTS, "blank", "graded", "grade", "rule")
     }
     for row in closed:
         entries = by_round.get(row.id, [])

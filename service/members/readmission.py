@@ -29,7 +29,6 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
@@ -53,6 +52,7 @@ from service.members.errors import (
     PHONE_INVALID,
 )
 from service.members.service import get_member, open_pii, sealed_pii
+from service.sanctions.rules import add_years
 from service.tenants import repository as units
 from service.tenants.rules import OrgUnitKind
 
@@ -73,12 +73,9 @@ WAY_LABELS: Final = {"removal": "除名", "persuasion": "劝退"}
 # --- the pure rule ---------------------------------------------------------------------
 
 
-def years_later(day: date, years: int) -> date:
-    """The corresponding day `years` calendar years later; Feb 29 in a year without
-    one is the last day of February (民法典第二百零二条)."""
-    year = day.year + years
-    last = calendar.monthrange(year, day.month)[1]
-    return date(year, day.month, min(day.day, last))
+# The corresponding day so many calendar years later; 29 February in a year without
+# one is 28 February, the last day of that month (民法典第二百零二条).
+years_later = add_years
 
 
 def rejoin_allowed_from(left_on: date) -> date:
@@ -241,12 +238,3 @@ async def readmit_member(
         details=details,
     )
     return member
-
-
-async def previous_record_ids(tx: Transaction, member_ids: list[int]) -> dict[int, int | None]:
-    """`previous_member_id` of some members (the GraphQL field, batched)."""
-    rows = await tx.rows(
-        "SELECT id, previous_member_id FROM members WHERE id = ANY(%(ids)s::bigint[])",
-        {"ids": sorted(set(member_ids))},
-    )
-    return {row.id: row.previous_member_id for row in rows}

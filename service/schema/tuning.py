@@ -174,9 +174,7 @@ def _regular(value: Any) -> bool:
     known = _REGULAR_BY_TYPE.get(kind)
     if known is None:
         known = not (
-            issubclass(kind, BaseException)
-            or kind is GeneratorType
-            or optimized_is_awaitable(value)
+            issubclass(kind, BaseException) or kind is GeneratorType or is_awaitable(value)
         )
         _REGULAR_BY_TYPE[kind] = known
     return known
@@ -190,10 +188,18 @@ def _read(source: Any, attribute: str) -> Any:
         raise _IRREGULAR from None
 
 
+def _null(value: Any, non_null: bool) -> bool:
+    """Whether `value` answers null (graphql-core nulls Undefined too); a null where the
+    type says non-null is irregular (graphql-core reports it)."""
+    if value is not None and value is not Undefined:
+        return False
+    if non_null:
+        raise _IRREGULAR
+    return True
+
+
 def _leaf_value(value: Any, serialize: Callable[[Any], Any], non_null: bool) -> Any:
-    if value is None or value is Undefined:
-        if non_null:
-            raise _IRREGULAR
+    if _null(value, non_null):
         return None
     if not _regular(value):
         raise _IRREGULAR
@@ -207,9 +213,7 @@ def _leaf_value(value: Any, serialize: Callable[[Any], Any], non_null: bool) -> 
 
 
 def _object_value(value: Any, non_null: bool, is_type_of: Any, plan: list[_Step]) -> Any:
-    if value is None or value is Undefined:
-        if non_null:
-            raise _IRREGULAR
+    if _null(value, non_null):
         return None
     if not _regular(value):
         raise _IRREGULAR
@@ -225,9 +229,7 @@ def _object_value(value: Any, non_null: bool, is_type_of: Any, plan: list[_Step]
 
 def _list_value(value: Any, step: _Step) -> Any:
     _, _, _, non_null, item_non_null, serialize, is_type_of, plan = step
-    if value is None or value is Undefined:
-        if non_null:
-            raise _IRREGULAR
+    if _null(value, non_null):
         return None
     if type(value) is not list and type(value) is not tuple:
         raise _IRREGULAR  # other iterables, async ones, or not a list at all
