@@ -8,9 +8,9 @@ Why it is shaped this way:
   Only the uploader may link their upload, and only once: a file cannot be moved from
   one case to another, nor someone else's upload pulled into one's case.
 - Who may READ an attachment follows its owner: each owner kind registers a check
-  (`register_owner_kind`). For `case` and `case_record` it is cases-core's
-  `service.cases.service.may_read_case` when present, else the `case:read` action on
-  the attachment's branch path. An unlinked upload is readable by its uploader only.
+  (`register_owner_kind`): disposal cases register `case` and `case_record`
+  (`service.cases.service.install`). An unlinked upload is readable by its uploader
+  only.
   A refused read and a missing or other tenant's id give the same NOT_FOUND.
 - The bytes are stored in the tenant's row (forced RLS, lock 2) and served only with
   the content type their magic bytes showed at upload (`rules.sniff`).
@@ -37,7 +37,7 @@ from service.attachments.errors import (
 )
 from service.audit.service import record
 from service.auth.principal import Principal
-from service.authz import authorizer, require
+from service.authz import require
 from service.config import Settings
 from service.db import Transaction
 from service.errors import not_found
@@ -208,38 +208,3 @@ async def download(tx: Transaction, principal: Principal, *, attachment_id: int)
         content=bytes(row.content),
         sha256=row.sha256,
     )
-
-
-# --- the owner kinds of disposal cases ------------------------------------------------
-
-
-async def _case_id_of(tx: Transaction, row: Any) -> int | None:
-    if row.owner_kind == "case":
-        return int(row.owner_id)
-    case_id = await tx.scalar(
-        "SELECT case_id FROM case_records WHERE id = %(id)s", {"id": row.owner_id}
-    )
-    return None if case_id is None else int(case_id)
-
-
-async def _may_read_case_material(tx: Transaction, principal: Principal, row: Any) -> bool:
-    case_id = await _case_id_of(tx, row)
-    if case_id is None:
-        return False
-    try:
-        from service.cases.service import may_read_case  # cases-core (issue 9)
-    except ImportError:
-        may_read_case = None
-    if may_read_case is not None:
-        return bool(await may_read_case(tx, principal, case_id))
-    # Until cases-core's check exists: the case:read action at the branch (and
-    # nobody, before the cases package declares that action).
-    try:
-        from service.cases.actions import CaseAction
-    except ImportError:
-        return False
-    return authorizer().allowed(principal, CaseAction.READ, row.branch_path)
-
-
-register_owner_kind("case", _may_read_case_material)
-register_owner_kind("case_record", _may_read_case_material)

@@ -343,3 +343,11 @@ async def follow_member_account(
             {"account": account_id, "tenant": tenant_id, "member": member_id},
         )
     )
+
+
+async def case_of_record(tx: Transaction, record_id: int) -> int | None:
+    """The case a record belongs to (the owner of a record's attachments)."""
+    case_id = await tx.scalar(
+        "SELECT case_id FROM case_records WHERE id = %(id)s", {"id": record_id}
+    )
+    return None if case_id is None else int(case_id)

@@ -27,7 +27,7 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
-from service import approvals
+from service import approvals, attachments
 from service.approvals import ApprovalKind, Outcome
 from service.audit.service import record
 from service.auth.principal import Principal
@@ -1277,6 +1277,15 @@ async def _follow_member_account(tx: Transaction, member: Any, account_id: int |
     await repository.follow_member_account(tx, member.tenant_id, member.id, account_id)
 
 
+async def _may_read_material(tx: Transaction, principal: Principal, attachment: Any) -> bool:
+    """Who reads an attachment of a case or of one of its records: the case's readers."""
+    if attachment.owner_kind == "case":
+        case_id: int | None = int(attachment.owner_id)
+    else:
+        case_id = await repository.case_of_record(tx, attachment.owner_id)
+    return case_id is not None and await may_read_case(tx, principal, case_id)
+
+
 def install() -> None:
     """Register the approval outcome handler, the subject lock and the member-account
     follower (idempotent; done on import)."""
@@ -1285,6 +1294,8 @@ def install() -> None:
     approvals.lock_subjects_with(ApprovalKind.CASE_FILING, _lock_case)
     approvals.lock_subjects_with(ApprovalKind.CASE_DISPOSAL, _lock_case)
     on_account_linked(_follow_member_account)
+    attachments.register_owner_kind("case", _may_read_material)
+    attachments.register_owner_kind("case_record", _may_read_material)
 
 
 install()
