@@ -78,7 +78,7 @@ def table_rows(rows: Iterable[Any]) -> list[list[object]]:
                 _label(DISPOSAL_LABELS, Disposal, row.disposal),
                 row.opened_on.isoformat(),
                 row.closed_on.isoformat() if row.closed_on else "",
-                _label(OUTCOME_LABELS, CaseOutcome, getattr(row, "outcome", None)),
+                _label(OUTCOME_LABELS, CaseOutcome, row.outcome),
                 row.correction_deadline.isoformat() if row.correction_deadline else "",
                 overdue,
             ]
@@ -97,9 +97,8 @@ async def export_cases(tx: Transaction, principal: Principal, org_unit_id: int) 
     unit = await overview.scope(tx, principal, org_unit_id, CaseExportAction.EXPORT)
     readable, params = overview.readable_sql(principal, "c.branch_path")
     rows: Sequence[Any] = await tx.rows(
-        f"SELECT k.*, o.outcome, b.name AS branch_name, t.name AS tenant_name"
+        f"SELECT k.*, b.name AS branch_name, t.name AS tenant_name"
         f" FROM ({overview.per_case_sql(readable)}) k"
-        " JOIN disposal_cases o ON o.tenant_id = k.tenant_id AND o.id = k.id"
         " JOIN org_units b ON b.tenant_id = k.tenant_id AND b.id = k.branch_id"
         " JOIN org_units t ON t.tenant_id = k.tenant_id AND t.id = k.tenant_id"
         " ORDER BY t.name, k.tenant_id, b.path, k.opened_on, k.id",

@@ -41,7 +41,8 @@ from service.tenants import repository as units
 # period is over. `%(today)s` is the business date, `%(now)s` the instant.
 _PER_CASE = """
 SELECT c.tenant_id, c.id, c.branch_id, c.branch_path, c.member_name, c.origin, c.stage,
-       c.disposal, c.opened_on, c.closed_on, c.correction_deadline, c.education_started_on,
+       c.disposal, c.outcome, c.opened_on, c.closed_on, c.correction_deadline,
+       c.education_started_on,
        CASE WHEN c.stage = 'educating' AND c.education_started_on IS NOT NULL THEN (
          SELECT count(*) FROM generate_series(0, GREATEST(
                   (LEAST(coalesce(c.education_ended_on, %(today)s), %(today)s)
