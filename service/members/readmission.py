@@ -37,24 +37,19 @@ from psycopg.types.json import Jsonb
 
 from service.audit.service import record
 from service.auth.principal import Principal
-from service.authz import require
 from service.clock import today as business_today
 from service.db import Transaction
 from service.errors import ErrorCode, not_found
 from service.members import repository, rules
 from service.members.actions import MemberAction
 from service.members.errors import (
-    BRANCH_ARCHIVED,
     JOINED_UNDER_18,
     MEMBER,
     NAME_MISSING,
-    NOT_A_BRANCH,
     PHONE_INVALID,
 )
-from service.members.service import get_member, open_pii, sealed_pii
+from service.members.service import _branch, get_member, open_pii, sealed_pii
 from service.sanctions.rules import add_years
-from service.tenants import repository as units
-from service.tenants.rules import OrgUnitKind
 
 BAR_YEARS: Final = 5
 BARRED_WAYS: Final = frozenset({"removal", "persuasion"})
@@ -135,14 +130,7 @@ async def readmit_member(
     old = await tx.first(_OLD_RECORD, {"id": new.previous_member_id})
     if old is None:  # pragma: no cover - get_member found it in this transaction
         raise not_found(MEMBER)
-    branch = await units.get_unit(tx, new.branch_id)
-    if branch is None:
-        raise not_found("党支部")
-    require(principal, MemberAction.CREATE, branch.path, what="党支部")
-    if branch.kind != OrgUnitKind.BRANCH:
-        raise NOT_A_BRANCH.error()
-    if branch.archived_at is not None:
-        raise BRANCH_ARCHIVED.error()
+    branch = await _branch(tx, principal, new.branch_id, MemberAction.CREATE)
     if old.status not in (rules.MemberStatus.REMOVED, rules.MemberStatus.WITHDREW):
         raise REJOIN_NOT_LEFT.error(status=rules.STATUS_LABELS[rules.MemberStatus(old.status)])
     if old.readmitted:
