@@ -281,7 +281,6 @@ class WechatMutation:
             password=input.password,
             otp=input.otp or None,
             recovery_code=input.recovery_code or None,
-            now=ctx.request.app.state.pingyi.clock(),
         )
         account = await account_by_id(ctx, bound.account_id)
         return WechatBindingPayload(account=account, bound_at=bound.bound_at)

@@ -408,13 +408,6 @@ async def unbind_wechat(tx: Transaction, account_id: int) -> bool:
     return gone is not None
 
 
-async def wechat_binding(tx: Transaction, account_id: int) -> Any | None:
-    return await tx.first(
-        "SELECT account_id, app_id, bound_at FROM account_wechat WHERE account_id = %(a)s",
-        {"a": account_id},
-    )
-
-
 # --- the account list (service/auth/service.py list_accounts) -------------------------
 
 

@@ -105,20 +105,30 @@ def _client(request: Request) -> str:
     return request.client.host if request.client is not None else ""
 
 
-async def token(request: Request) -> JSONResponse:
-    """Password grant (with `otp` or `recovery_code` for an enrolled account, and
-    `new_password` when the password must change) or refresh grant. Each client
-    address may ask `login_rate_per_minute` times a minute, so one client cannot lock
-    every account by walking usernames."""
+def _rate_limited(request: Request) -> JSONResponse | None:
+    """The refusal of a login past the client address's `login_rate_per_minute`
+    (/auth/token and /auth/wechat count together), or None."""
     state = request.app.state.pingyi
     wait = state.login_limiter.take(
         _client(request),
         rate_per_minute=state.settings.login_rate_per_minute,
         now=state.clock().timestamp(),
     )
-    if wait:
-        seconds = int(wait)
-        return _error(TOO_MANY_LOGIN_ATTEMPTS.error(seconds=seconds), {"Retry-After": str(seconds)})
+    if not wait:
+        return None
+    seconds = int(wait)
+    return _error(TOO_MANY_LOGIN_ATTEMPTS.error(seconds=seconds), {"Retry-After": str(seconds)})
+
+
+async def token(request: Request) -> JSONResponse:
+    """Password grant (with `otp` or `recovery_code` for an enrolled account, and
+    `new_password` when the password must change) or refresh grant. Each client
+    address may ask `login_rate_per_minute` times a minute, so one client cannot lock
+    every account by walking usernames."""
+    state = request.app.state.pingyi
+    refused = _rate_limited(request)
+    if refused is not None:
+        return refused
     try:
         form = await _form(request)
         otp, recovery_code = _optional(form, "otp"), _optional(form, "recovery_code")
@@ -274,14 +284,9 @@ async def wechat_login(request: Request) -> JSONResponse:
     Counted by the same per-address limit as /auth/token. WeChat is asked before the
     transaction opens, so no connection waits on it."""
     state = request.app.state.pingyi
-    wait = state.login_limiter.take(
-        _client(request),
-        rate_per_minute=state.settings.login_rate_per_minute,
-        now=state.clock().timestamp(),
-    )
-    if wait:
-        seconds = int(wait)
-        return _error(TOO_MANY_LOGIN_ATTEMPTS.error(seconds=seconds), {"Retry-After": str(seconds)})
+    refused = _rate_limited(request)
+    if refused is not None:
+        return refused
     try:
         provider = wechat.provider(state.settings)
         form = await _form(request)

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from service import clock
 from service.audit.service import Outcome, record, record_security_event
 from service.auth import credentials, passwords, repository
 from service.auth.errors import (
@@ -138,7 +139,6 @@ async def bind(
     password: str,
     otp: str | None = None,
     recovery_code: str | None = None,
-    now: datetime,
 ) -> Any:
     """Bind the principal's account to the WeChat user: the password, and the second
     factor if the account has one. WECHAT_ALREADY_BOUND when another account holds the
@@ -153,7 +153,7 @@ async def bind(
             account,
             otp=otp,
             recovery_code=recovery_code,
-            now=now,
+            now=clock.now(tx),
             request_id=principal.request_id,
         )
     bound = await repository.bind_wechat(tx, account.id, identity.app_id, openid_digest(identity))
@@ -170,12 +170,6 @@ async def unbind(tx: Transaction, principal: Principal) -> None:
     if account is None or not await repository.unbind_wechat(tx, account.id):
         raise WECHAT_NOT_BOUND_TO_ACCOUNT.error()
     await _audit(tx, principal, account, "auth.wechat_unbound")
-
-
-async def binding(tx: Transaction, principal: Principal) -> Any | None:
-    """The principal's own binding (account id, app id, since when), or None."""
-    assert principal.account_id is not None
-    return await repository.wechat_binding(tx, principal.account_id)
 
 
 async def bound_at(tx: Transaction, account_ids: Sequence[int]) -> list[datetime | None]:
