@@ -89,11 +89,14 @@ def password_change_due(settings: Settings, account: Any, password: str, now: da
 
         if password == DEMO_PASSWORD:
             return True
-    if settings.password_max_age_days > 0:
-        return bool(
-            account.password_changed_at <= now - timedelta(days=settings.password_max_age_days)
-        )
-    return False
+    return password_expired(settings, account, now)
+
+
+def password_expired(settings: Settings, account: Any, now: datetime) -> bool:
+    """Whether the password is older than `password_max_age_days` (0: never expires)."""
+    if settings.password_max_age_days <= 0:
+        return False
+    return bool(account.password_changed_at <= now - timedelta(days=settings.password_max_age_days))
 
 
 def _secret_of(account: Any) -> str:

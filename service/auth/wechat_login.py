@@ -103,9 +103,7 @@ async def login(
         raise ACCOUNT_DISABLED.error()
     if account.must_change_password:
         raise PASSWORD_CHANGE_REQUIRED.error()
-    if settings.password_max_age_days > 0 and account.password_changed_at <= now - timedelta(
-        days=settings.password_max_age_days
-    ):
+    if credentials.password_expired(settings, account, now):
         raise PASSWORD_EXPIRED.error()
     if account.totp_enabled_at is not None:
         await credentials.check_second_factor(
