@@ -310,12 +310,6 @@ RESET_ROUND = (
 )
 WORKLOADS = ("branch_members", "tenant_overview", "branch_tally", "county_overview")
 BRANCH_LEVEL = ("branch_members", "branch_tally")  # may grow at most 1.5x
-WHO = {
-    "branch_members": "branch",
-    "tenant_overview": "tenant",
-    "branch_tally": "branch",
-    "county_overview": "county",
-}
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,9 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
+import pytest
 
 from service.app import AppState
 from service.auth.service import operator_principal
@@ -28,6 +30,23 @@ from tests import factories
 from tests.factories import PASSWORD, password_hash
 
 __all__ = ["PASSWORD", "password_hash"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unavailable(reason: str, *, required: bool = False) -> NoReturn:
+    """What a test needs (a tool, a service) is missing: the test is skipped on a
+    developer's machine and fails in CI (`CI` set) or where `required`, so CI never
+    passes without it."""
+    if required or os.environ.get("CI"):
+        pytest.fail(f"required here but unavailable: {reason}")
+    pytest.skip(reason)
+
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n"  # the smallest file an upload accepts
 
@@ -338,6 +357,21 @@ async def gql(
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+# A world and a county organizer's login for a whole module, for modules whose tests
+# only read or write under unique codes: import both into the module (`world` and
+# `token` there, overriding the per-test world).
+@pytest.fixture(scope="module", name="world")
+async def module_world(state: AppState) -> World:
+    return await build_world(state)
+
+
+@pytest.fixture(scope="module", name="token")
+async def module_token(app: Any, world: World) -> str:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pingyi.test") as c:
+        return await login(c, world.user("county"))
 
 
 @dataclass

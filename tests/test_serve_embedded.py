@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,11 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 def _wait_until(ready: object, what: str, limit: float = 180.0) -> None:
@@ -42,7 +37,7 @@ def _healthy(port: int) -> bool:
 
 
 def test_sigterm_stops_the_embedded_postgres_it_started(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINGYI_")}
     env.update(PINGYI_DATA_DIR=str(tmp_path), PINGYI_PORT=str(port))
     serve = subprocess.Popen(

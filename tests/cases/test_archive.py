@@ -26,13 +26,14 @@ from tests.attachments.test_rules import PDF, PNG
 from tests.cases.test_cases_http import (
     ASSEMBLY,
     CASE,
-    OPEN,
+    DROP,
     PRE_REVIEW,
     PROPOSE,
     SUBMIT,
     assembly_vote,
     decide,
     ok,
+    open_case,
     tokens,
     voters,
 )
@@ -48,19 +49,15 @@ async def closed_withdrawal(
     """otherA1's application to withdraw, filed and approved: (case id, attachment ids)."""
     application = await uploaded(client, t["bsA1"], world.gid("a1"), PDF, filename="退党申请书.pdf")
     minutes = await uploaded(client, t["bsA1"], world.gid("a1"), PNG, filename="会议记录签字页.png")
-    opened = await ok(
+    cid = await open_case(
         client,
         t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("otherA1"),
-            "origin": "WITHDRAWAL_APPLICATION",
-            "facts": "本人书面申请退党<script>alert(1)</script>",
-            "notSanctionedStatement": "不涉及已处分事项",
-            "attachmentIds": [application["id"]],
-        },
+        world.member_gid("otherA1"),
+        origin="WITHDRAWAL_APPLICATION",
+        facts="本人书面申请退党<script>alert(1)</script>",
+        statement="不涉及已处分事项",
+        attachmentIds=[application["id"]],
     )
-    cid = opened["openDisposalCase"]["case"]["id"]
     await decide(client, t["secA"], cid)
     await ok(
         client,
@@ -215,25 +212,8 @@ async def test_the_archive_of_a_dropped_case_shows_its_filing_withdrawn(
     """A case dropped before its filing was decided: the archive shows the filing as
     已撤回, withdrawn by the branch secretary, not as decided by anyone."""
     t = await tokens(client, world, "bsA1", "secA")
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "LAPSE_FLAG",
-            "facts": "连续六个月不参加组织生活、不交纳党费",
-            "notSanctionedStatement": "不涉及",
-        },
-    )
-    cid = opened["openDisposalCase"]["case"]["id"]
-    await ok(
-        client,
-        t["bsA1"],
-        """mutation($c: ID!) { dropDisposalCase(caseId: $c, reason: "已补交党费") {
-          case { stage } } }""",
-        c=cid,
-    )
+    cid = await open_case(client, t["bsA1"], world.member_gid("memA1"))
+    await ok(client, t["bsA1"], DROP, c=cid, r="已补交党费")
     made = (await ok(client, t["bsA1"], EXPORT, i={"caseId": cid}))["exportCaseArchive"]
     summary = unzip(base64.b64decode(made["contentBase64"]))["summary.html"].decode("utf-8")
     assert "事前备案" in summary and "已撤回" in summary

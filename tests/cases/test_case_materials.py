@@ -11,7 +11,7 @@ import httpx
 from service.clock import business_today
 from tests.attachments.test_attachments import get, uploaded
 from tests.attachments.test_rules import PDF
-from tests.cases.test_cases_http import INVESTIGATE, OPEN, decide, ok, tokens
+from tests.cases.test_cases_http import INVESTIGATE, decide, ok, open_case, tokens
 from tests.support import World
 
 RECORDS = """query($id: ID!) { disposalCase(id: $id) {
@@ -24,19 +24,15 @@ async def test_investigation_materials_follow_the_case(
 ) -> None:
     t = await tokens(client, world, "bsA1", "secA", "county", "secB")
     today = business_today(datetime.now(UTC))
-    opened = await ok(
+    cid = await open_case(
         client,
         t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "SERIOUS_PROBLEMS",
-            "facts": "长期不参加组织生活",
-            "notSanctionedStatement": "本案不涉及已受党纪处分的问题",
-            "openedOn": (today - timedelta(days=3)).isoformat(),
-        },
+        world.member_gid("memA1"),
+        origin="SERIOUS_PROBLEMS",
+        facts="长期不参加组织生活",
+        statement="本案不涉及已受党纪处分的问题",
+        openedOn=(today - timedelta(days=3)).isoformat(),
     )
-    cid = opened["openDisposalCase"]["case"]["id"]
     await decide(client, t["secA"], cid)
     made = await uploaded(client, t["bsA1"], world.gid("a1"), PDF, filename="调查材料.pdf")
     await ok(

@@ -72,12 +72,41 @@ MINE = """{ myCases(first: 10) { nodes { id stage } } educatorCases(first: 10) {
 SET_POLICY = """mutation($i: GradingPolicyInput!) { setGradingPolicy(input: $i) {
   policyVersion { version } } }"""
 CANDIDATES = """query($b: ID!) { caseCandidates(branchId: $b) { memberId origin } }"""
+DROP = """mutation($c: ID!, $r: String!) { dropDisposalCase(caseId: $c, reason: $r) {
+  case { stage result } } }"""
 
 
 async def ok(client: httpx.AsyncClient, token: str, query: str, **variables: Any) -> Any:
     body = await gql(client, token, query, variables)
     assert "errors" not in body, body
     return body["data"]
+
+
+async def open_case(
+    client: httpx.AsyncClient,
+    token: str,
+    member_gid: str,
+    *,
+    origin: str = "LAPSE_FLAG",
+    facts: str = "连续六个月不参加组织生活、不交纳党费",
+    statement: str = "不涉及",
+    **more: Any,
+) -> str:
+    """Open a disposal case on the member; the case's id. `more` goes into the input
+    as is (openedOn, attachmentIds)."""
+    opened = await ok(
+        client,
+        token,
+        OPEN,
+        i={
+            "memberId": member_gid,
+            "origin": origin,
+            "facts": facts,
+            "notSanctionedStatement": statement,
+            **more,
+        },
+    )
+    return str(opened["openDisposalCase"]["case"]["id"])
 
 
 async def refused(
@@ -87,13 +116,18 @@ async def refused(
     assert code in error_codes(body), body
 
 
+async def pending_steps(client: httpx.AsyncClient, token: str, case_id: str) -> list[Any]:
+    """The steps in the decider's inbox on the case."""
+    inbox = await ok(client, token, INBOX)
+    return [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == case_id]
+
+
 async def decide(
     client: httpx.AsyncClient, token: str, case_id: str, decision: str = "APPROVE"
 ) -> None:
     """Decide the case's pending step in the decider's inbox."""
-    inbox = await ok(client, token, INBOX)
-    steps = [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == case_id]
-    assert len(steps) == 1, inbox
+    steps = await pending_steps(client, token, case_id)
+    assert len(steps) == 1, steps
     step = steps[0]
     reason = None if decision == "APPROVE" else "理由"
     await ok(
@@ -554,12 +588,7 @@ async def test_voluntary_withdrawal_is_filed_with_the_county(
         i={"caseId": cid, **assembly_vote(await voters(client, t["bsA1"], cid))},
     )
     await ok(client, t["bsA1"], SUBMIT, c=cid)
-    inbox = await ok(client, t["secA"], INBOX)
-    kinds = {
-        s["request"]["kind"]
-        for s in inbox["approvalInbox"]["nodes"]
-        if s["request"]["subjectId"] == cid
-    }
+    kinds = {s["request"]["kind"] for s in await pending_steps(client, t["secA"], cid)}
     assert kinds == {"CASE_FILING"}
     await decide(client, t["secA"], cid)
     assert (await stage_of(client, t["bsA1"], cid))["stage"] == "IN_APPROVAL"
@@ -573,18 +602,7 @@ async def test_a_failed_assembly_and_a_rejection_return_the_case_to_the_branch(
     client: httpx.AsyncClient, world: World, owner_conn: Any
 ) -> None:
     t = await tokens(client, world, "bsA1", "secA")
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "LAPSE_FLAG",
-            "facts": "连续六个月不参加组织生活、不交纳党费",
-            "notSanctionedStatement": "不涉及",
-        },
-    )
-    cid = opened["openDisposalCase"]["case"]["id"]
+    cid = await open_case(client, t["bsA1"], world.member_gid("memA1"))
     await decide(client, t["secA"], cid)
     await ok(
         client,
@@ -609,13 +627,7 @@ async def test_a_failed_assembly_and_a_rejection_return_the_case_to_the_branch(
     assert [c["id"] for c in with_eds["disposalCases"]["nodes"]] == [cid]
     # candidates: none from grades in this fresh world, but the list answers
     assert (await ok(client, t["bsA1"], CANDIDATES, b=world.gid("a1")))["caseCandidates"] == []
-    dropped = await ok(
-        client,
-        t["bsA1"],
-        """mutation($c: ID!) { dropDisposalCase(caseId: $c, reason: "查无实据") {
-          case { stage result } } }""",
-        c=cid,
-    )
+    dropped = await ok(client, t["bsA1"], DROP, c=cid, r="查无实据")
     assert dropped["dropDisposalCase"]["case"] == {"stage": "CLOSED", "result": "DROPPED"}
     assert member_status(world, owner_conn, "memA1")[0] == "active"
 
@@ -627,29 +639,10 @@ async def test_a_case_dropped_before_its_filing_is_decided_leaves_the_inbox(
     committee decides it, the step leaves the committee's inbox (withdrawn, with the
     branch's reason) and can no longer be decided."""
     t = await tokens(client, world, "bsA1", "secA")
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "LAPSE_FLAG",
-            "facts": "连续六个月不参加组织生活、不交纳党费",
-            "notSanctionedStatement": "不涉及",
-        },
-    )
-    cid = opened["openDisposalCase"]["case"]["id"]
-    inbox = await ok(client, t["secA"], INBOX)
-    [step] = [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == cid]
-    await ok(
-        client,
-        t["bsA1"],
-        """mutation($c: ID!) { dropDisposalCase(caseId: $c, reason: "已补交党费") {
-          case { stage result } } }""",
-        c=cid,
-    )
-    inbox = await ok(client, t["secA"], INBOX)
-    assert [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == cid] == []
+    cid = await open_case(client, t["bsA1"], world.member_gid("memA1"))
+    [step] = await pending_steps(client, t["secA"], cid)
+    await ok(client, t["bsA1"], DROP, c=cid, r="已补交党费")
+    assert await pending_steps(client, t["secA"], cid) == []
     await refused(
         client,
         t["secA"],
@@ -686,20 +679,8 @@ async def test_dropping_a_case_while_its_filing_is_being_decided_is_one_or_the_o
     the other and loses with a coded error, never a deadlock. The drop is held between
     its two locks until the decision is on its way, the order that deadlocked."""
     t = await tokens(client, world, "bsA1", "secA")
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "LAPSE_FLAG",
-            "facts": "连续六个月不参加组织生活、不交纳党费",
-            "notSanctionedStatement": "不涉及",
-        },
-    )
-    cid = opened["openDisposalCase"]["case"]["id"]
-    inbox = await ok(client, t["secA"], INBOX)
-    [step] = [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == cid]
+    cid = await open_case(client, t["bsA1"], world.member_gid("memA1"))
+    [step] = await pending_steps(client, t["secA"], cid)
     go = asyncio.Event()
     withdraw = approvals.withdraw_open
 
@@ -708,15 +689,7 @@ async def test_dropping_a_case_while_its_filing_is_being_decided_is_one_or_the_o
         return await withdraw(*args, **kwargs)
 
     monkeypatch.setattr(approvals, "withdraw_open", held)
-    drop = asyncio.create_task(
-        gql(
-            client,
-            t["bsA1"],
-            """mutation($c: ID!) { dropDisposalCase(caseId: $c, reason: "已补交党费") {
-              case { stage } } }""",
-            {"c": cid},
-        )
-    )
+    drop = asyncio.create_task(gql(client, t["bsA1"], DROP, {"c": cid, "r": "已补交党费"}))
     await asyncio.sleep(0.3)
     decide_ = asyncio.create_task(
         gql(
@@ -754,18 +727,7 @@ async def test_a_member_given_an_account_after_the_opening_reads_their_case(
             role=Role.MEMBER,
         )  # fmt: skip
     t = await tokens(client, world, "bsA1", "late")
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": to_global_id("Member", member.id),
-            "origin": "LAPSE_FLAG",
-            "facts": "连续六个月不参加组织生活、不交纳党费",
-            "notSanctionedStatement": "不涉及",
-        },
-    )
-    cid = opened["openDisposalCase"]["case"]["id"]
+    cid = await open_case(client, t["bsA1"], to_global_id("Member", member.id))
     assert (await ok(client, t["late"], MINE))["myCases"]["nodes"] == []
     me = await ok(client, t["late"], "{ me { id } }")
     link = """mutation($i: LinkMemberAccountInput!) { linkMemberAccount(input: $i) {
@@ -794,20 +756,10 @@ async def test_twenty_deciders_of_one_step_decide_once(
     client: httpx.AsyncClient, world: World, owner_conn: Any
 ) -> None:
     t = await tokens(client, world, "bsA1", "secA")
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "SERIOUS_PROBLEMS",
-            "facts": "严重问题",
-            "notSanctionedStatement": "不涉及",
-        },
+    cid = await open_case(
+        client, t["bsA1"], world.member_gid("memA1"), origin="SERIOUS_PROBLEMS", facts="严重问题"
     )
-    cid = opened["openDisposalCase"]["case"]["id"]
-    inbox = await ok(client, t["secA"], INBOX)
-    [step] = [s for s in inbox["approvalInbox"]["nodes"] if s["request"]["subjectId"] == cid]
+    [step] = await pending_steps(client, t["secA"], cid)
     variables = {
         "i": {
             "stepId": step["id"],
@@ -852,18 +804,7 @@ async def test_business_dates_follow_the_request_clock(state: AppState) -> None:
 @pytest.mark.parametrize("who", ["nobody", "orgB", "secB", "auditor"])
 async def test_outsiders_see_nothing(client: httpx.AsyncClient, world: World, who: str) -> None:
     t = await tokens(client, world, "bsA1", who)
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "LAPSE_FLAG",
-            "facts": "事实",
-            "notSanctionedStatement": "不涉及",
-        },
-    )
-    cid = opened["openDisposalCase"]["case"]["id"]
+    cid = await open_case(client, t["bsA1"], world.member_gid("memA1"), facts="事实")
     await refused(client, t[who], CASE, "NOT_FOUND", id=cid)
     assert (await ok(client, t[who], LIST))["disposalCases"]["nodes"] == []
     await refused(client, t[who], STATEMENT, "NOT_FOUND", c=cid, k="APPEAL", t="x")
@@ -913,18 +854,9 @@ async def test_a_rejected_correction_is_proposed_again_and_then_achieved(
         SET_POLICY,
         i={"orgUnitId": world.gid("A"), "correctionMonths": 3, "note": "限期改正三个月"},
     )
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "UNQUALIFIED_GRADE",
-            "facts": "评议不合格",
-            "notSanctionedStatement": "不涉及",
-        },
+    cid = await open_case(
+        client, t["bsA1"], world.member_gid("memA1"), origin="UNQUALIFIED_GRADE", facts="评议不合格"
     )
-    cid = opened["openDisposalCase"]["case"]["id"]
     await decide(client, t["secA"], cid)
     await ok(
         client,
@@ -981,18 +913,7 @@ async def test_a_filing_returned_for_material_is_resubmitted(
     client: httpx.AsyncClient, world: World
 ) -> None:
     t = await tokens(client, world, "bsA1", "secA")
-    opened = await ok(
-        client,
-        t["bsA1"],
-        OPEN,
-        i={
-            "memberId": world.member_gid("memA1"),
-            "origin": "LAPSE_FLAG",
-            "facts": "三不",
-            "notSanctionedStatement": "不涉及",
-        },
-    )
-    cid = opened["openDisposalCase"]["case"]["id"]
+    cid = await open_case(client, t["bsA1"], world.member_gid("memA1"), facts="三不")
     resubmit = """mutation($c: ID!, $m: String!) { resubmitDisposalCase(caseId: $c,
       material: $m) { case { stage } } }"""
     await refused(client, t["bsA1"], resubmit, "CASE_STAGE_INVALID", c=cid, m="材料")

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.deploy.helm_binary import ProvisioningError, ensure_helm
+from tests.support import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "pingyi"
@@ -29,12 +30,6 @@ VARIANTS: dict[str, list[Path]] = {
     "cloudnativepg": [EXAMPLES / "cloudnativepg.yaml"],
     "citus": [EXAMPLES / "citus.yaml"],
 }
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the chart tests: {reason}")
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)

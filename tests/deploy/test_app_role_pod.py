@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,7 @@ import psycopg
 
 from service.migrate import head_revision
 from tests.conftest import TestDatabase
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 def _ready(port: int) -> httpx.Response | None:
@@ -40,7 +34,7 @@ def _ready(port: int) -> httpx.Response | None:
 def test_serves_with_the_application_role_only(
     database: TestDatabase, owner_conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINGYI_")}
     env.update(
         PINGYI_APP_DATABASE_URL=database.app_url,

@@ -35,22 +35,16 @@ from service.schema.context import Context
 from service.schema.ids import to_global_id
 from service.schema.root import Query, build_schema
 from service.schema.view import PingyiGraphQL
-from tests.support import World, build_world, error_codes, gql, login
+from tests.support import (
+    World,
+    error_codes,
+    gql,
+    login,
+    module_token,  # noqa: F401 (the module's `token` fixture)
+    module_world,  # noqa: F401 (the module's `world` fixture)
+)
 
 ID_NUMBER = "110101199003071234"
-
-
-@pytest.fixture(scope="module")
-async def world(state: AppState) -> World:
-    """Overrides the per-test world: these tests only read, or write under unique codes."""
-    return await build_world(state)
-
-
-@pytest.fixture(scope="module")
-async def token(app: Any, world: World) -> str:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://pingyi.test") as c:
-        return await login(c, world.user("county"))
 
 
 def auth(token: str) -> dict[str, str]:

@@ -15,23 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from service.app import AppState
 from service.schema.view import prefers_graphql_response
-from tests.support import World, build_world, error_codes, login
+from tests.support import (
+    error_codes,
+    module_token,  # noqa: F401 (the module's `token` fixture)
+    module_world,  # noqa: F401 (the module's `world` fixture)
+)
 
 NEW = "application/graphql-response+json"
-
-
-@pytest.fixture(scope="module")
-async def world(state: AppState) -> World:
-    return await build_world(state)
-
-
-@pytest.fixture(scope="module")
-async def token(app: Any, world: World) -> str:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://pingyi.test") as c:
-        return await login(c, world.user("county"))
 
 
 def headers(token: str | None, accept: str | None = None) -> dict[str, str]:

@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from sqlalchemy.engine import make_url
 from service.db import create_database_if_missing, libpq_url
 from tests.auth.wechat_server import APP_ID, APP_SECRET, serve
 from tests.conftest import TestDatabase
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 # The sessions are curl commands: without curl they are skipped on a developer's
@@ -34,12 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
     shutil.which("curl") is None and not os.environ.get("CI"), reason="curl is not installed"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ready(port: int) -> bool:
@@ -57,7 +51,7 @@ def demo(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> It
     create_database_if_missing(database.owner_url, name)
     owner = make_url(database.owner_url).set(database=name).render_as_string(hide_password=False)
     fake, wechat = serve()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINGYI_")}
     env.update(
         PINGYI_DATABASE_URL=owner,

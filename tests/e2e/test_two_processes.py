@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import pytest
 from service.app import AppState
 from service.config import Settings
 from service.db import libpq_url
-from tests.support import World, build_world, error_codes, gql, login
+from tests.support import World, build_world, error_codes, free_port, gql, login
 
 if TYPE_CHECKING:
     from tests.conftest import TestDatabase
@@ -60,12 +59,6 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(name: str, env: dict[str, str], log_dir: Path) -> Server:
