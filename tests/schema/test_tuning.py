@@ -336,9 +336,7 @@ def test_an_irregular_value_deep_down_costs_one_more_read_not_one_per_level() ->
         def tree(self) -> Tree:
             return tree  # type: ignore[no-any-return]
 
-    schema = strawberry.Schema(
-        query=TreeQuery, execution_context_class=TunedContext, config=CONFIG
-    )
+    schema = strawberry.Schema(query=TreeQuery, execution_context_class=TunedContext, config=CONFIG)
     tune(schema._schema)
     nested = "box { label leaf { name } }"
     for _ in range(4):
