@@ -22,12 +22,14 @@ with participation rows and used tokens to match. Then, in alternating runs, it 
          counts of each grade per round and roster position (what a tally of stored
          votes must at least read); and, for comparison, the same read of the counters;
   close  `service.evaluations.service.close_rounds` for all 2,000 rounds in one
-         transaction: turnout, stage, sealing (rewriting the counters, participation and
-         tokens), the tally through `evaluation_tally`, every proposal and quota,
-         the stored counts and grades, one audit event per round;
+         transaction: turnout, stage, the counts taken from the counters through
+         `evaluation_take_counts` (which deletes them), every proposal and quota, the
+         stored counts and grades, one audit event per round;
 
-and between runs it puts the rounds back in balloting (as the owner, untimed). It
-prints the medians, the ratio close/sql, and the plan of the tally statement.
+and between runs it puts the rounds back in balloting and the counters back from the
+entries (as the owner, untimed). The process settles its start-up heap as the service
+does (`runtime.settle_heap`). It prints the medians, the ratio close/sql, and the plan
+of taking the counts.
 
 `ballots`: `--voters` members in branches of `--branch-size`, each with an account,
 served by uvicorn (one worker, as `bench.children` does) and loaded from another
@@ -54,6 +56,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -65,7 +69,7 @@ import psycopg
 from bench.children import serving
 from bench.county import Shape, generate
 from bench.harness import PASSWORD, _login, fresh_database, migrated, say
-from service.app import create_app
+from service.app import create_app, settle_heap
 from service.auth.service import operator_principal
 from service.authz.roles import Role
 from service.evaluations import service as evaluations
@@ -83,12 +87,15 @@ SELECT v.round_id, v.position, v.grade, count(*) AS votes
 FROM bench_votes v
 GROUP BY v.round_id, v.position, v.grade
 """
-# The statement evaluation_tally runs (migration 0015), with the scope as a literal.
+# The statement evaluation_take_counts runs for the counts (migration 0018).
 FUNCTION_STATEMENT = """
-SELECT c.tenant_id, c.round_id, c.position, c.excellent, c.qualified, c.basic, c.unqualified
-FROM evaluation_rounds r
-JOIN evaluation_counts c ON c.tenant_id = r.tenant_id AND c.round_id = r.id
-WHERE r.id = ANY (%s) AND r.tenant_id = ANY (pingyi_tenant_scope())
+WITH taken AS (
+  DELETE FROM evaluation_counts c
+  WHERE c.round_id = ANY (%s::bigint[])
+    AND c.tenant_id = ANY ((SELECT pingyi_tenant_scope())::bigint[])
+  RETURNING c.round_id, c.position, c.excellent, c.qualified, c.basic, c.unqualified
+)
+SELECT * FROM taken
 """
 # The same answer from the counters the service keeps (one row per round and position).
 COUNTERS_SQL = """
@@ -96,11 +103,24 @@ SELECT c.round_id, c.position, c.excellent, c.qualified, c.basic, c.unqualified
 FROM evaluation_counts c
 """
 
-RESET_SQL = """
+# The counters a close took, back from the entries it stored their counts in (a
+# position nobody graded has no counter), in the order of their key.
+RESTORE_COUNTERS = """
+INSERT INTO evaluation_counts (tenant_id, round_id, position, excellent, qualified, basic,
+  unqualified)
+SELECT e.tenant_id, e.round_id, e.position, e.excellent, e.qualified, e.basic, e.unqualified
+FROM evaluation_entries e JOIN evaluation_rounds r ON r.tenant_id = e.tenant_id
+  AND r.id = e.round_id
+WHERE {rounds} AND e.position IS NOT NULL
+  AND e.excellent + e.qualified + e.basic + e.unqualified > 0
+ORDER BY 1, 2, 3
+"""
+RESET_SQL = f"""
+{RESTORE_COUNTERS.format(rounds="r.batch = %(batch)s")};
 UPDATE evaluation_rounds SET stage = 'balloting', closed_at = NULL, ballots_cast = NULL,
   roster_voters = NULL WHERE batch = %(batch)s;
 UPDATE evaluation_entries e SET excellent = NULL, qualified = NULL, basic = NULL,
-  unqualified = NULL, blank = NULL, shares = NULL, computed_grade = NULL,
+  unqualified = NULL, blank = NULL, computed_grade = NULL,
   computed_rule = NULL FROM evaluation_rounds r
   WHERE r.tenant_id = e.tenant_id AND r.id = e.round_id AND r.batch = %(batch)s;
 """
@@ -222,6 +242,16 @@ async def _close_all(settings: Any, owner: str, ids: list[int]) -> float:
         await state.db.dispose()
 
 
+@contextmanager
+def _rolled_back(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """A transaction on the autocommit connection that is always rolled back."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+
+
 def _short(line: str, width: int = 160) -> str:
     """A plan line with its list of 2,000 round ids cut."""
     return line if len(line) <= width else line[:width] + " …"
@@ -253,6 +283,7 @@ def cmd_tally(args: argparse.Namespace) -> int:
         sql_times: list[float] = []
         counter_times: list[float] = []
         close_times: list[float] = []
+        settle_heap()  # as the service's start-up does
         for run in range(args.runs):
             t0 = time.perf_counter()
             rows = conn.execute(TALLY_SQL).fetchall()
@@ -291,31 +322,35 @@ def cmd_tally(args: argparse.Namespace) -> int:
             "SELECT set_config('app.tenant_ids', %s, false)",
             (",".join(str(t) for t in [county.county_id, *county.tenant_ids]),),
         )
-        # Where close's time goes: the two database steps alone, on the closed rounds
-        # (sealing again is allowed after close), in the chunks close_rounds uses.
+        # Taking the counts alone, in the chunks close_rounds uses, and its plans: on the
+        # closed rounds with their counters put back, each in a transaction rolled back;
+        # without JIT, as close_rounds runs.
+        conn.execute("SET jit = off")
         chunks = [ids[i : i + CLOSE_CHUNK] for i in range(0, len(ids), CLOSE_CHUNK)]
-        t0 = time.perf_counter()
-        for chunk in chunks:
-            conn.execute("SELECT evaluation_seal(%s)", (chunk,))
-        seal = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for chunk in chunks:
-            conn.execute("SELECT * FROM evaluation_tally(%s)", (chunk,)).fetchall()
-        tally = time.perf_counter() - t0
+        conn.execute(RESTORE_COUNTERS.format(rounds="r.batch = %(batch)s"), {"batch": batch})
+        conn.execute("VACUUM ANALYZE evaluation_counts")
+        with _rolled_back(conn):
+            t0 = time.perf_counter()
+            for chunk in chunks:
+                conn.execute("SELECT * FROM evaluation_take_counts(%s)", (chunk,)).fetchall()
+            take = time.perf_counter() - t0
         say(
-            f"of which (measured once, alone): sealing {seal:.2f} s, tallying {tally:.2f} s"
-            f" ({tally / sql_median:.2f} x the hand-written aggregate)"
+            f"of which (measured once, alone): taking the counts {take:.2f} s"
+            f" ({take / sql_median:.2f} x the hand-written aggregate)"
         )
-        plan = conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM evaluation_tally(%s)", (ids,)
-        ).fetchall()
-        say("plan of the tally function call:")
+        with _rolled_back(conn):
+            plan = conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM evaluation_take_counts(%s)",
+                (ids,),
+            ).fetchall()
+        say("plan of the function call (all rounds):")
         for (line,) in plan:
             say(f"  {_short(line)}")
-        inner = conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + FUNCTION_STATEMENT, (ids,)
-        ).fetchall()
-        say("plan of the tally's statement (the query inside evaluation_tally, all rounds):")
+        with _rolled_back(conn):
+            inner = conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + FUNCTION_STATEMENT, (ids,)
+            ).fetchall()
+        say("plan of its statement (the counters deleted and returned, all rounds):")
         for (line,) in inner:
             say(f"  {_short(line)}")
         reference = conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + TALLY_SQL).fetchall()

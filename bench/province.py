@@ -29,8 +29,8 @@ ASGI app, with real logins, JWT, Casbin and forced RLS under the application rol
   secretary;
 - tenant overview: `evaluationOverview(<township>)` with the tenant's sum and its
   branches, as the township's committee secretary;
-- branch tally: `advanceEvaluationRound(<round>, BALLOTING)` (close balloting: seal,
-  tally, proposals), as the branch secretary; the round is put back afterwards;
+- branch tally: `advanceEvaluationRound(<round>, BALLOTING)` (close balloting: take
+  the counts, proposals), as the branch secretary; the round is put back afterwards;
 - county overview: `evaluationOverview(<county>) { tenants(first: 100) }`, as the
   county organizer;
 
@@ -63,7 +63,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.county import Shape, generate
-from bench.evaluations import _open_to_balloting, _owner
+from bench.evaluations import RESTORE_COUNTERS, _open_to_balloting, _owner
 from bench.harness import bench_settings, say
 from service.config import Settings
 from service.db import create_database_if_missing, libpq_url
@@ -300,12 +300,14 @@ TALLY_DOC = (
     "mutation($round: ID!) { advanceEvaluationRound(roundId: $round, expectedStage: BALLOTING)"
     " { round { stage } } }"
 )
-# Puts the measured round back in balloting after a timed close (untimed; as the owner).
+# Puts the measured round back in balloting after a timed close, its counters back
+# from the entries (untimed; as the owner).
 RESET_ROUND = (
+    RESTORE_COUNTERS.format(rounds="r.tenant_id = %(tenant)s AND r.id = %(round)s"),
     "UPDATE evaluation_rounds SET stage = 'balloting', closed_at = NULL, ballots_cast = NULL,"
     " roster_voters = NULL WHERE tenant_id = %(tenant)s AND id = %(round)s",
     "UPDATE evaluation_entries SET excellent = NULL, qualified = NULL, basic = NULL,"
-    " unqualified = NULL, blank = NULL, shares = NULL, computed_grade = NULL,"
+    " unqualified = NULL, blank = NULL, computed_grade = NULL,"
     " computed_rule = NULL WHERE tenant_id = %(tenant)s AND round_id = %(round)s",
 )
 WORKLOADS = ("branch_members", "tenant_overview", "branch_tally", "county_overview")

@@ -315,6 +315,15 @@ def _observer(state: AppState, schema: Any) -> Observer:
     return observer
 
 
+def settle_heap() -> None:
+    """Move what start-up built (schemas, tables, the policy), which lives as long as
+    the process, out of the garbage collector's sight. Each full collection otherwise
+    walked ~130k such objects: an ~80 ms pause every ~1,000 requests (the p99), and
+    ~0.1 s of a county's close, whose 40,000 rows set off full collections."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     state: AppState,
     *,
@@ -348,11 +357,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.principals.start()
         state.events.start()
-        # What start-up built (schemas, tables, the policy) lives as long as the process:
-        # move it out of the collector's sight. Each full collection otherwise walked
-        # ~130k such objects, an ~80 ms pause every ~1,000 requests (the p99).
-        gc.collect()
-        gc.freeze()
+        settle_heap()
         # Signed audit checkpoints, written outside the database every interval.
         checkpoints = (
             asyncio.create_task(checkpoint_periodically(state.db, settings))

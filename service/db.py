@@ -186,11 +186,6 @@ def int_array(values: Iterable[int]) -> str:
     return "{" + ",".join(map(str, map(int, values))) + "}"
 
 
-def bool_array(values: Iterable[bool]) -> str:
-    """PostgreSQL's text form of a boolean array ("{t,f}"); see `int_array`."""
-    return "{" + ",".join("t" if v else "f" for v in values) + "}"
-
-
 def compile_statement(statement: ClauseElement) -> tuple[str, dict[str, Any]]:
     """A SQLAlchemy Core statement -> (SQL with %(name)s placeholders, its values)."""
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})

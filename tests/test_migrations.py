@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 
 import psycopg
+import pytest
 from alembic import command
 from psycopg import sql
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from service.config import Settings
 from service.db import create_database_if_missing, libpq_url
@@ -80,6 +82,97 @@ def test_upgrade_from_the_foundation_keeps_its_rows_and_scopes_the_ledger(
             ).fetchall()
             assert len(forced) == 4
             assert conn.execute("SELECT count(*) FROM members").fetchone() == (0,)
+    finally:
+        with psycopg.connect(libpq_url(database.owner_url), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def test_0018_moves_closed_rounds_counts_into_their_entries_only(
+    database: TestDatabase, settings: Settings
+) -> None:
+    """0018: the counters of a closed round go (its entries hold the same counts); an
+    open round keeps its counters. A closed round whose entries disagree with its
+    counters stops the upgrade with nothing changed. The downgrade puts the counters
+    and the shares back."""
+    name = f"pingyi_upgrade_{secrets.token_hex(3)}"
+    create_database_if_missing(database.owner_url, name)
+    owner = make_url(database.owner_url).set(database=name).render_as_string(hide_password=False)
+    config = alembic_config(owner, settings.app_db_role)
+    counters = "SELECT round_id, position, excellent, qualified, basic, unqualified"
+    counters += " FROM evaluation_counts ORDER BY 1, 2"
+    try:
+        command.upgrade(config, "0017")
+        with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
+            tenant = conn.execute("SELECT nextval('org_unit_id_seq')").fetchone()[0]
+            path = f"/1/{tenant}/"
+            conn.execute(
+                "INSERT INTO tenants (id, parent_id, kind, code, path)"
+                " SELECT %s, id, 'county', 'c', %s FROM tenants WHERE kind = 'platform'",
+                (tenant, path),
+            )
+            conn.execute(f"SET app.tenant_ids = '{int(tenant)}'")
+            conn.execute(
+                "INSERT INTO org_units (tenant_id, id, parent_tenant_id, parent_id, kind, code,"
+                " name, path) VALUES (%s, %s, 1, 1, 'county', 'c', '县', %s)",
+                (tenant, tenant, path),
+            )
+            for rid, stage in ((1001, "tallied"), (1002, "balloting")):
+                conn.execute(
+                    "INSERT INTO evaluation_rounds (tenant_id, id, batch, branch_id, branch_path,"
+                    " year, half, title, policy_version, policy, opened_by, stage) VALUES"
+                    " (%s, %s, gen_random_uuid(), %s, %s, 2026, %s, '评议', 1, '{}', 't', %s)",
+                    (tenant, rid, tenant, path, rid - 1000, stage),
+                )
+                for position, (excellent, qualified) in enumerate(((2, 1), (0, 3)), start=1):
+                    stored = (excellent, qualified, 0, 0) if stage == "tallied" else (None,) * 4
+                    conn.execute(
+                        "INSERT INTO evaluation_entries (tenant_id, round_id, member_id, name,"
+                        " category, may_vote, position, excellent, qualified, basic,"
+                        " unqualified) VALUES (%s, %s, %s, '党员', 'full', true, %s,"
+                        " %s, %s, %s, %s)",
+                        (tenant, rid, rid * 10 + position, position, *stored),
+                    )
+                    conn.execute(
+                        "INSERT INTO evaluation_counts (tenant_id, round_id, position,"
+                        " excellent, qualified) VALUES (%s, %s, %s, %s, %s)",
+                        (tenant, rid, position, excellent, qualified),
+                    )
+            before = conn.execute(counters).fetchall()
+            conn.execute("UPDATE evaluation_entries SET qualified = 2 WHERE round_id = 1001")
+            with pytest.raises(DBAPIError, match="differ from their counters"):
+                command.upgrade(config, "0018")
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0017",)
+            assert conn.execute(counters).fetchall() == before
+            conn.execute(
+                "UPDATE evaluation_entries SET qualified = position * 2 - 1 WHERE round_id = 1001"
+            )
+            command.upgrade(config, "0018")
+            assert conn.execute(counters).fetchall() == [r for r in before if r[0] == 1002]
+            assert conn.execute(
+                "SELECT count(*) FROM information_schema.columns"
+                " WHERE table_name = 'evaluation_entries' AND column_name = 'shares'"
+            ).fetchone() == (0,)
+            command.downgrade(config, "0017")
+            assert conn.execute(counters).fetchall() == before
+            shares = conn.execute(
+                "SELECT round_id, position, shares FROM evaluation_entries ORDER BY 1, 2"
+            ).fetchall()
+            assert shares == [
+                (
+                    1001,
+                    1,
+                    {"excellent": "2/3", "qualified": "1/3", "basic": "0/1", "unqualified": "0/1"},
+                ),
+                (
+                    1001,
+                    2,
+                    {"excellent": "0/1", "qualified": "1/1", "basic": "0/1", "unqualified": "0/1"},
+                ),
+                (1002, 1, None),
+                (1002, 2, None),
+            ]
     finally:
         with psycopg.connect(libpq_url(database.owner_url), autocommit=True) as conn:
             conn.execute(

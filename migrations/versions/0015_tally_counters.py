@@ -75,6 +75,90 @@ def _unforced(tables: str, sql: str) -> str:
     return off + sql + "\n" + on
 
 
+def tally_functions_sql() -> str:
+    """`evaluation_tally` and `evaluation_seal` as this revision defines them (0018
+    replaces both with `evaluation_take_counts` and puts them back on downgrade)."""
+    return f"""
+        -- Counts of each grade per roster position, only for rounds whose balloting
+        -- has closed and that lie in the caller's scope; one statement for any number
+        -- of rounds. Blanks are not counted: the service derives them.
+        CREATE FUNCTION evaluation_tally(round_ids bigint[])
+        RETURNS TABLE (tenant_id bigint, round_id bigint, roster_position integer,
+                       excellent integer, qualified integer, basic integer,
+                       unqualified integer)
+        LANGUAGE plpgsql STABLE SECURITY DEFINER
+        SET search_path = public, pg_temp
+        AS $$
+        #variable_conflict use_column
+        DECLARE
+          scope bigint[] := pingyi_tenant_scope();
+          wanted integer := cardinality(ARRAY(SELECT DISTINCT unnest(round_ids)));
+          closed integer;
+        BEGIN
+          SELECT count(*) INTO closed FROM evaluation_rounds r
+            WHERE r.id = ANY (round_ids) AND r.tenant_id = ANY (scope)
+              AND r.stage NOT IN ({OPEN_STAGES});
+          IF closed <> wanted THEN
+            RAISE EXCEPTION 'evaluation_tally: balloting not closed or round not in scope'
+              USING ERRCODE = 'insufficient_privilege';
+          END IF;
+          RETURN QUERY
+            SELECT c.tenant_id, c.round_id, c.position,
+                   c.excellent, c.qualified, c.basic, c.unqualified
+            FROM evaluation_rounds r
+            JOIN evaluation_counts c ON c.tenant_id = r.tenant_id AND c.round_id = r.id
+            WHERE r.id = ANY (round_ids) AND r.tenant_id = ANY (scope);
+        END
+        $$;
+
+        -- Run in the transaction that closes the rounds (their stage already moved
+        -- past balloting): rewrite the counters so they carry that transaction's xmin
+        -- (not the last voter's) and a physical order by position; unused tokens
+        -- expire now. Returns the number of counter rows sealed.
+        CREATE FUNCTION evaluation_seal(round_ids bigint[]) RETURNS integer
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+        SET search_path = public, pg_temp
+        AS $$
+        DECLARE
+          scope bigint[] := pingyi_tenant_scope();
+          wanted integer := cardinality(ARRAY(SELECT DISTINCT unnest(round_ids)));
+          ids bigint[];
+          sealed integer;
+        BEGIN
+          -- ids come from ledger_id_seq: unique across tenants
+          SELECT coalesce(array_agg(x.id), '{{}}') INTO ids FROM (
+            SELECT r.id FROM evaluation_rounds r
+            WHERE r.id = ANY (round_ids) AND r.tenant_id = ANY (scope)
+              AND r.stage NOT IN ({OPEN_STAGES})
+            FOR UPDATE) x;
+          IF cardinality(ids) <> wanted THEN
+            RAISE EXCEPTION 'evaluation_seal: balloting not closed or round not in scope'
+              USING ERRCODE = 'insufficient_privilege';
+          END IF;
+
+          WITH gone AS (
+            DELETE FROM evaluation_counts c
+            WHERE c.round_id = ANY (ids) AND c.tenant_id = ANY (scope)
+            RETURNING c.*
+          )
+          INSERT INTO evaluation_counts
+            SELECT * FROM gone ORDER BY tenant_id, round_id, position;
+          GET DIAGNOSTICS sealed = ROW_COUNT;
+
+          -- Tokens not used die with the close. Participation and used tokens stay as
+          -- they are: they say THAT someone voted, which the audit event of each ballot
+          -- says too (with the voter's transaction id); no row is left that says what.
+          UPDATE evaluation_ballot_tokens t SET expires_at = now()
+          WHERE t.round_id = ANY (ids) AND t.tenant_id = ANY (scope)
+            AND NOT t.used AND t.expires_at > now();
+
+          RETURN sealed;
+        END
+        $$;
+
+        """
+
+
 def upgrade() -> None:
     app = _app_role()
     op.execute(
@@ -173,83 +257,7 @@ def upgrade() -> None:
         END
         $$;
 
-        -- Counts of each grade per roster position, only for rounds whose balloting
-        -- has closed and that lie in the caller's scope; one statement for any number
-        -- of rounds. Blanks are not counted: the service derives them.
-        CREATE FUNCTION evaluation_tally(round_ids bigint[])
-        RETURNS TABLE (tenant_id bigint, round_id bigint, roster_position integer,
-                       excellent integer, qualified integer, basic integer,
-                       unqualified integer)
-        LANGUAGE plpgsql STABLE SECURITY DEFINER
-        SET search_path = public, pg_temp
-        AS $$
-        #variable_conflict use_column
-        DECLARE
-          scope bigint[] := pingyi_tenant_scope();
-          wanted integer := cardinality(ARRAY(SELECT DISTINCT unnest(round_ids)));
-          closed integer;
-        BEGIN
-          SELECT count(*) INTO closed FROM evaluation_rounds r
-            WHERE r.id = ANY (round_ids) AND r.tenant_id = ANY (scope)
-              AND r.stage NOT IN ({OPEN_STAGES});
-          IF closed <> wanted THEN
-            RAISE EXCEPTION 'evaluation_tally: balloting not closed or round not in scope'
-              USING ERRCODE = 'insufficient_privilege';
-          END IF;
-          RETURN QUERY
-            SELECT c.tenant_id, c.round_id, c.position,
-                   c.excellent, c.qualified, c.basic, c.unqualified
-            FROM evaluation_rounds r
-            JOIN evaluation_counts c ON c.tenant_id = r.tenant_id AND c.round_id = r.id
-            WHERE r.id = ANY (round_ids) AND r.tenant_id = ANY (scope);
-        END
-        $$;
-
-        -- Run in the transaction that closes the rounds (their stage already moved
-        -- past balloting): rewrite the counters so they carry that transaction's xmin
-        -- (not the last voter's) and a physical order by position; unused tokens
-        -- expire now. Returns the number of counter rows sealed.
-        CREATE FUNCTION evaluation_seal(round_ids bigint[]) RETURNS integer
-        LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-        SET search_path = public, pg_temp
-        AS $$
-        DECLARE
-          scope bigint[] := pingyi_tenant_scope();
-          wanted integer := cardinality(ARRAY(SELECT DISTINCT unnest(round_ids)));
-          ids bigint[];
-          sealed integer;
-        BEGIN
-          -- ids come from ledger_id_seq: unique across tenants
-          SELECT coalesce(array_agg(x.id), '{{}}') INTO ids FROM (
-            SELECT r.id FROM evaluation_rounds r
-            WHERE r.id = ANY (round_ids) AND r.tenant_id = ANY (scope)
-              AND r.stage NOT IN ({OPEN_STAGES})
-            FOR UPDATE) x;
-          IF cardinality(ids) <> wanted THEN
-            RAISE EXCEPTION 'evaluation_seal: balloting not closed or round not in scope'
-              USING ERRCODE = 'insufficient_privilege';
-          END IF;
-
-          WITH gone AS (
-            DELETE FROM evaluation_counts c
-            WHERE c.round_id = ANY (ids) AND c.tenant_id = ANY (scope)
-            RETURNING c.*
-          )
-          INSERT INTO evaluation_counts
-            SELECT * FROM gone ORDER BY tenant_id, round_id, position;
-          GET DIAGNOSTICS sealed = ROW_COUNT;
-
-          -- Tokens not used die with the close. Participation and used tokens stay as
-          -- they are: they say THAT someone voted, which the audit event of each ballot
-          -- says too (with the voter's transaction id); no row is left that says what.
-          UPDATE evaluation_ballot_tokens t SET expires_at = now()
-          WHERE t.round_id = ANY (ids) AND t.tenant_id = ANY (scope)
-            AND NOT t.used AND t.expires_at > now();
-
-          RETURN sealed;
-        END
-        $$;
-
+        {tally_functions_sql()}
         REVOKE ALL ON FUNCTION evaluation_count_ballot(bigint, integer[], smallint[]),
           evaluation_tally(bigint[]), evaluation_seal(bigint[]) FROM PUBLIC;
         GRANT EXECUTE ON FUNCTION evaluation_count_ballot(bigint, integer[], smallint[]),

@@ -157,9 +157,7 @@ class EvaluationEntry(Node):
 
     @strawberry.field(description="各等次比例（同票数的公布条件）")
     def shares(self) -> GradeShares | None:
-        if not self.counts_visible or not self.row.shares:
-            return None
-        return GradeShares(**self.row.shares)
+        return GradeShares.of(service.entry_shares(self.row)) if self.counts_visible else None
 
     @strawberry.field(description="须支委会研究确定的事项（计票后）")
     def needs_decision(self) -> list[DecisionNeeded]:

@@ -1,10 +1,11 @@
-"""Tables of democratic evaluation (民主评议党员); migrations 0010 and 0015 have the
-constraints, row-level security and the SECURITY DEFINER functions
-(`evaluation_count_ballot`, `evaluation_tally`, `evaluation_seal`).
+"""Tables of democratic evaluation (民主评议党员); migrations 0010, 0015 and 0018 have
+the constraints, row-level security and the SECURITY DEFINER functions
+(`evaluation_count_ballot`, `evaluation_take_counts`).
 
 `evaluation_counts` (per round and roster position, how many ballots gave each grade)
 has no model on purpose: the application neither reads nor writes it; a ballot adds
-to it through `evaluation_count_ballot`, counts come from `evaluation_tally`. Grade
+to it through `evaluation_count_ballot`; the close takes the counts (deleting the
+counters) with `evaluation_take_counts` and stores them in the entries. Grade
 codes: 1 excellent, 2 qualified, 3 basic, 4 unqualified (`repository.BALLOT_CODES`; a
 blank, 0, is never passed)."""
 
@@ -91,7 +92,6 @@ class EvaluationEntry(Base):
     basic: Mapped[int | None] = mapped_column(Integer)
     unqualified: Mapped[int | None] = mapped_column(Integer)
     blank: Mapped[int | None] = mapped_column(Integer)
-    shares: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     computed_grade: Mapped[str | None] = mapped_column(Text)
     computed_rule: Mapped[str | None] = mapped_column(Text)
     organizational_finding: Mapped[bool] = mapped_column(Boolean)

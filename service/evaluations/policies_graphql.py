@@ -161,6 +161,12 @@ class GradeShares:
     basic: str
     unqualified: str
 
+    @classmethod
+    def of(cls, shares: dict[str, Fraction] | None) -> GradeShares | None:
+        if shares is None:
+            return None
+        return cls(**{k: share_text(v) for k, v in shares.items()})  # type: ignore[arg-type]
+
 
 @strawberry.type(description="按评议办法得出的等次及依据")
 class GradeProposal:
@@ -177,16 +183,13 @@ class GradeProposal:
 
     @classmethod
     def of(cls, p: rules.Proposal) -> GradeProposal:
-        shares = None
-        if p.shares is not None:
-            shares = GradeShares(**{k: share_text(v) for k, v in p.shares.items()})  # type: ignore[arg-type]
         return cls(
             grade=GRADES[p.grade.value],
             grade_label=rules.GRADE_LABELS[p.grade],
             rule=p.rule,
             rule_label=rules.RULE_LABELS[p.rule],
             candidate=p.candidate,
-            shares=shares,
+            shares=GradeShares.of(p.shares),
         )
 
 

@@ -3,9 +3,9 @@ ballots and ballot tokens. No authorization and no audit: the service decides.
 
 A ballot only ever adds to its round's per-position counters, through the database
 function `evaluation_count_ballot` (the application role can neither read nor write
-them); counts come from `evaluation_tally`, which refuses rounds whose balloting has
-not closed, and `evaluation_seal` rewrites a closing round's counters, participation
-and tokens (migrations 0010 and 0015).
+them); the close takes the counts with `evaluation_take_counts`, which refuses rounds
+whose balloting has not closed and deletes the counters it returns (migrations 0015 and
+0018): after the close the entries hold the counts, and no counter is left.
 
 The roster is the entries table alone: an entry keeps the name and category it is
 graded under, and its member may have left the tenant since (组织关系转接 rewrites
@@ -20,12 +20,13 @@ statement for all rounds, never one per round.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 
 from service.authz import ReadablePaths
-from service.db import Transaction, bool_array, int_array
+from service.db import Transaction, int_array
 from service.evaluations.models import EvaluationEntry, EvaluationRound
 from service.evaluations.rules import Grade
 from service.members.rules import ON_ROLLS
@@ -91,7 +92,8 @@ async def get_round(tx: Transaction, round_id: int, *, lock: bool = False) -> An
 async def get_rounds(tx: Transaction, ids: Sequence[int], *, lock: bool = False) -> dict[int, Any]:
     suffix = " ORDER BY r.id FOR UPDATE" if lock else ""
     rows = await tx.rows(
-        f"{_ROUND} WHERE r.id = ANY(%(ids)s::bigint[]){suffix}", {"ids": sorted(set(ids))}
+        f"{_ROUND} WHERE r.id = ANY(%(ids)s::bigint[]){suffix}",
+        {"ids": int_array(sorted(set(ids)))},
     )
     return {row.id: row for row in rows}
 
@@ -354,7 +356,7 @@ async def any_votes(tx: Transaction, round_row: Any) -> bool:
 
 async def lock_round_for_ballot(tx: Transaction, round_id: int) -> Any | None:
     """The round, share-locked: ballots of one round go in side by side, and closing
-    (FOR UPDATE) waits for them, so no ballot lands after the seal."""
+    (FOR UPDATE) waits for them, so no ballot lands after the counts are taken."""
     return await tx.first(f"{_ROUND} WHERE r.id = %(id)s FOR SHARE", {"id": round_id})
 
 
@@ -471,7 +473,7 @@ async def turnout(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
              AND t.round_id = r.id AND t.used)::int AS tokens_used
         FROM evaluation_rounds r WHERE r.id = ANY(%(ids)s::bigint[]) ORDER BY r.id
         """,
-        {"ids": sorted(set(round_ids))},
+        {"ids": int_array(sorted(set(round_ids)))},
     )
 
 
@@ -489,24 +491,24 @@ async def mark_closed(
         WHERE r.id = v.id AND r.stage = 'balloting'
         RETURNING {", ".join(f"r.{c}" for c in ROUND_FIELDS)}
         """,
-        {"ids": list(ids), "voters": list(voters), "cast": list(cast), "actor": actor},
+        {
+            "ids": int_array(ids),
+            "voters": int_array(voters),
+            "cast": int_array(cast),
+            "actor": actor,
+        },
     )
 
 
-async def seal(tx: Transaction, round_ids: Sequence[int]) -> int:
-    """Rewrite the closed rounds' votes, participation and tokens (see module)."""
-    return int(
-        await tx.scalar("SELECT evaluation_seal(%(ids)s::bigint[])", {"ids": list(round_ids)})
-    )
-
-
-async def tally(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
+async def take_counts(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
     """Counts of the four grades per (round, roster position) that was graded at all,
-    one statement for all rounds. Blanks are not stored: see `closing_entries`."""
+    one statement for all rounds, whose counters it deletes (the caller stores the
+    counts in the entries, in the same transaction); unused tokens expire. Only for
+    rounds whose balloting has closed. Blanks are not stored: see `closing_entries`."""
     return await tx.rows(
         "SELECT round_id, roster_position, excellent, qualified, basic, unqualified"
-        " FROM evaluation_tally(%(ids)s::bigint[])",
-        {"ids": list(round_ids)},
+        " FROM evaluation_take_counts(%(ids)s::bigint[])",
+        {"ids": int_array(round_ids)},
     )
 
 
@@ -521,50 +523,72 @@ async def closing_entries(tx: Transaction, round_ids: Sequence[int]) -> list[Any
         "   AND p.round_id = e.round_id AND p.voter_member_id = e.member_id) AS voted"
         " FROM evaluation_entries e WHERE e.round_id = ANY(%(ids)s::bigint[])"
         " AND e.position IS NOT NULL ORDER BY e.round_id, e.position",
-        {"ids": list(round_ids)},
+        {"ids": int_array(round_ids)},
     )
 
 
 COUNT_COLUMNS = ("excellent", "qualified", "basic", "unqualified")
-# Each count of `v` over their sum `t.n` in lowest terms: '4/5', '0/1', '1/1'.
-_SHARES = ", ".join(
-    f"'{k}', (v.{k} / gcd(v.{k}, t.n)) || '/' || (t.n / gcd(v.{k}, t.n))" for k in COUNT_COLUMNS
-)
 
 
-async def store_tallies(tx: Transaction, rows: dict[str, list[Any]]) -> None:
-    """Counts, shares and computed grades of many entries, one statement. `rows`:
-    equal-length lists `ids`, the four counts, `blank`, `graded` (whether the entry has
-    shares: it has ballots and is not excused), `grade` and `rule` (text).
+@dataclass
+class Tallies:
+    """What a close stores per entry, column by column (one array each for
+    `store_tallies`): the four counts, the blanks, and the computed grade and rule."""
 
-    What goes over the wire is integers: grades and rules as indexes into their few
-    distinct values, and the shares computed here from the counts (each count over
-    their sum in lowest terms, "n/d", as `rules.Tally.shares` gives them): quoting
-    40,000 entries' text client-side cost more than the update costs the server."""
-    grades = sorted(set(rows["grade"]))
-    rules = sorted(set(rows["rule"]))
+    ids: list[int] = field(default_factory=list)
+    counts: list[tuple[int, int, int, int]] = field(default_factory=list)
+    blank: list[int] = field(default_factory=list)
+    grade: list[str] = field(default_factory=list)
+    rule: list[str] = field(default_factory=list)
+
+    def add(
+        self,
+        entry_id: int,
+        counts: tuple[int, int, int, int],
+        *,
+        blank: int,
+        grade: str,
+        rule: str,
+    ) -> None:
+        self.ids.append(entry_id)
+        self.counts.append(counts)
+        self.blank.append(blank)
+        self.grade.append(grade)
+        self.rule.append(rule)
+
+
+async def store_tallies(tx: Transaction, tallies: Tallies) -> None:
+    """Counts, blanks and computed grades of many entries, one statement (the shares
+    are not stored: `service.entry_shares` has them from the counts).
+
+    What goes over the wire is integers, grades and rules as indexes into their few
+    distinct values: quoting 40,000 entries' text client-side cost more than the update
+    costs the server."""
+    if not tallies.ids:
+        return
+    grades = sorted(set(tallies.grade))
+    rules = sorted(set(tallies.rule))
     grade_at = {g: n for n, g in enumerate(grades, start=1)}
     rule_at = {r: n for n, r in enumerate(rules, start=1)}
     await tx.execute(
-        f"""
+        """
         UPDATE evaluation_entries e SET excellent = v.excellent, qualified = v.qualified,
           basic = v.basic, unqualified = v.unqualified, blank = v.blank,
-          shares = CASE WHEN v.graded THEN jsonb_build_object({_SHARES}) END,
           computed_grade = (%(grades)s::text[])[v.grade],
           computed_rule = (%(rules)s::text[])[v.rule],
           version = e.version + 1
         FROM unnest(%(ids)s::bigint[], %(excellent)s::int[], %(qualified)s::int[],
                     %(basic)s::int[], %(unqualified)s::int[], %(blank)s::int[],
-                    %(graded)s::bool[], %(grade)s::int[], %(rule)s::int[])
-             AS v(id, excellent, qualified, basic, unqualified, blank, graded, grade, rule),
-          LATERAL (SELECT v.excellent + v.qualified + v.basic + v.unqualified AS n) t
+                    %(grade)s::int[], %(rule)s::int[])
+             AS v(id, excellent, qualified, basic, unqualified, blank, grade, rule)
         WHERE e.id = v.id
         """,
         {
-            **{k: int_array(rows[k]) for k in ("ids", *COUNT_COLUMNS, "blank")},
-            "graded": bool_array(rows["graded"]),
-            "grade": int_array(grade_at[g] for g in rows["grade"]),
-            "rule": int_array(rule_at[r] for r in rows["rule"]),
+            "ids": int_array(tallies.ids),
+            **{k: int_array(c[i] for c in tallies.counts) for i, k in enumerate(COUNT_COLUMNS)},
+            "blank": int_array(tallies.blank),
+            "grade": int_array(grade_at[g] for g in tallies.grade),
+            "rule": int_array(rule_at[r] for r in tallies.rule),
             "grades": grades,
             "rules": rules,
         },

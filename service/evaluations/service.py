@@ -14,14 +14,14 @@ Who may do what (Casbin actions at the round's branch):
   the roster (a ballot needs a vote: not under probation, not excused);
 - read: `evaluation:read` at the branch, or one's own entry.
 
-Secrecy (see migrations/versions/0010): a ballot is stored as single votes, one row per
-graded candidate (a random key, the round, the position, the grade; blanks are not
-stored, since a ballot's blank at its voter's own position would name the voter);
-participation says that a member voted; both go in one transaction with the audit
-event "a ballot was cast" (no content). Closing seals (rewrites) the round's rows so
-nothing groups votes into a ballot or links them to that transaction. Counts exist only
-after close and are shown only when `rules.counts_visible` holds (small branches:
-grades only).
+Secrecy (see migrations/versions/0015 and 0018): no row stands for a ballot. A ballot
+adds one to its grade's counter at each position it grades (blanks are not counted,
+since a ballot's blank at its voter's own position would name the voter); participation
+says that a member voted; both go in one transaction with the audit event "a ballot was
+cast" (no content). The close takes the counters (deletes them, returning their counts)
+and stores the counts in the entries, so no counter is left to carry the transaction
+id of the last voter who touched it. Counts exist only after close and are shown only
+when `rules.counts_visible` holds (small branches: grades only).
 
 The ballot's candidates are the round's entries (`repository.roster`), never the
 members joined to them: a member who transfers to another tenant mid-round keeps their
@@ -37,10 +37,11 @@ import hashlib
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -260,6 +261,15 @@ def sees_counts(principal: Principal, entry: Any) -> bool:
     if not sees_tally(principal, entry) or entry.ballots_cast is None:
         return False
     return rules.counts_visible(entry.ballots_cast, GradingPolicy.from_json(entry.policy))
+
+
+def entry_shares(entry: Any) -> dict[str, Fraction] | None:
+    """Each grade's share of the entry's non-blank ballots, from its stored counts, as
+    its proposal was decided on: none before the close, for an excused member (the
+    committee decides), or without ballots."""
+    if entry.excellent is None or entry.excused:
+        return None
+    return Tally(entry.excellent, entry.qualified, entry.basic, entry.unqualified).shares()
 
 
 def needs_decision(entry: Any) -> list[DecisionReason]:
@@ -864,7 +874,7 @@ async def cast_token_ballot(
     return row
 
 
-# --- closing: turnout, seal, tally, proposals ------------------------------------------
+# --- closing: turnout, counts, proposals ----------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -873,42 +883,60 @@ class CloseResult:
     low_turnout: list[Any]  # rounds left in balloting: (round, voters, voted)
 
 
-GRADE_COUNTS = repository.COUNT_COLUMNS  # the four graded counts of an entry
+Counts = tuple[int, int, int, int]  # an entry's excellent, qualified, basic, unqualified
+NO_COUNTS: Counts = (0, 0, 0, 0)  # a position no ballot graded
 
 
-def blanks(ballots_cast: int, voted: bool, counts: Any | None) -> int:
+def blanks(ballots_cast: int, voted: bool, counts: Counts) -> int:
     """Blanks at one roster position: blanks are not stored (a ballot's blank at its
     voter's own position would name the voter), so they are what the ballots cast in
     the round leave over: every ballot cast (members' and mass representatives'),
     less the member's own ballot if the member at that position voted (nobody grades
     themselves, so it can never grade them), less the votes given at that position."""
-    given = sum(getattr(counts, k) for k in GRADE_COUNTS) if counts is not None else 0
-    return ballots_cast - (1 if voted else 0) - given
+    return ballots_cast - (1 if voted else 0) - sum(counts)
+
+
+@functools.lru_cache(maxsize=65536)
+def _proposal(
+    counts: Counts,
+    last_year_grade: str | None,
+    override: str,
+    organizational_finding: bool,
+    policy: GradingPolicy,
+) -> Proposal:
+    # An entry's proposal from its stored values. A county's 40,000 entries repeat a
+    # few thousand of them: each Tally is built and graded once per distinct one.
+    return rules.propose(
+        Tally(
+            *counts,
+            last_year_grade=Grade(last_year_grade) if last_year_grade else None,
+            sanction_override=Override(override),
+            organizational_finding=organizational_finding,
+        ),
+        policy,
+    )
 
 
 def propose_round(
-    policy: GradingPolicy, entries: Sequence[Any], counts: dict[int, Any]
+    policy: GradingPolicy, entries: Sequence[Any], counts: Mapping[int, Counts]
 ) -> list[Proposal]:
-    """Each entry's proposal (same order), the quota applied across the round. Excused
-    members are left to the committee (待研究, rule "excused") and are outside the
-    quota's ranking; the quota's roster is the whole roster."""
+    """Each entry's proposal (same order), the quota applied across the round; `counts`
+    by roster position (none: no ballot graded it). Excused members are left to the
+    committee (待研究, rule "excused") and are outside the quota's ranking; the quota's
+    roster is the whole roster."""
     proposals: list[Proposal | None] = []
     graded: list[Proposal] = []
     for entry in entries:
         if entry.excused:
             proposals.append(None)
             continue
-        c = counts.get(entry.position)
-        tally = Tally(
-            excellent=c.excellent if c else 0,
-            qualified=c.qualified if c else 0,
-            basic=c.basic if c else 0,
-            unqualified=c.unqualified if c else 0,
-            last_year_grade=Grade(entry.last_year_grade) if entry.last_year_grade else None,
-            sanction_override=Override(entry.override),
-            organizational_finding=entry.organizational_finding,
+        p = _proposal(
+            counts.get(entry.position, NO_COUNTS),
+            entry.last_year_grade,
+            entry.override,
+            entry.organizational_finding,
+            policy,
         )
-        p = rules.propose(tally, policy)
         proposals.append(p)
         graded.append(p)
     quota = iter(rules.apply_quota(graded, len(entries), policy))
@@ -918,8 +946,38 @@ def propose_round(
     ]
 
 
-# Rounds sealed and tallied per statement when many close at once: 1,000 rounds are
-# about 20,000 counter rows, well inside the statement timeout.
+def grade_closed(
+    rounds: Sequence[Any], taken: Sequence[Any], entries: Sequence[Any]
+) -> repository.Tallies:
+    """What closing `rounds` stores in their entries: each entry's counts (from the
+    counters `taken`), blanks and proposal. `entries` are the rounds' roster entries in
+    round and position order (`repository.closing_entries`). Pure: no database."""
+    counts: dict[int, dict[int, Counts]] = defaultdict(dict)
+    for c in taken:
+        counts[c.round_id][c.roster_position] = (c.excellent, c.qualified, c.basic, c.unqualified)
+    by_round: dict[int, list[Any]] = defaultdict(list)
+    for entry in entries:
+        by_round[entry.round_id].append(entry)
+    tallies = repository.Tallies()
+    for row in rounds:
+        roster = by_round.get(row.id, [])
+        round_counts = counts.get(row.id, {})
+        for entry, proposal in zip(
+            roster, propose_round(policy_of(row), roster, round_counts), strict=True
+        ):
+            c = round_counts.get(entry.position, NO_COUNTS)
+            tallies.add(
+                entry.id,
+                c,
+                blank=blanks(row.ballots_cast, entry.voted, c),
+                grade=proposal.grade.value,
+                rule=proposal.rule,
+            )
+    return tallies
+
+
+# Rounds whose counters are taken per statement when many close at once: 1,000 rounds
+# are about 20,000 counter rows, well inside the statement timeout.
 CLOSE_CHUNK = 1000
 
 
@@ -931,8 +989,9 @@ async def close_rounds(
     skip_low_turnout: bool = False,
 ) -> CloseResult:
     """Close balloting of many rounds at once (a county's half-year): check turnout,
-    move them to tallied, seal, tally (one statement for all rounds), and store each
-    entry's counts, shares and proposed grade. A round below the turnout is refused
+    move them to tallied, take the counters (one statement for all rounds: their counts
+    move into the entries, the counters go), and store each entry's counts and proposed
+    grade. A round below the turnout is refused
     (TURNOUT_TOO_LOW), or with `skip_low_turnout` left in balloting and reported."""
     ids = sorted({i for i in round_ids if fits_bigint(i)})
     # Ballots cast earlier in this transaction are still queued (they go with the
@@ -973,37 +1032,14 @@ async def close_rounds(
     if not closing:
         return CloseResult(closed=[], low_turnout=low)
     closed = await repository.mark_closed(tx, closing, voters, cast, principal.actor)
-    counts: dict[int, dict[int, Any]] = defaultdict(dict)
-    # Sealed and tallied a chunk of rounds per statement: each statement stays well
-    # inside the statement timeout however many rounds close at once (a county's 2,000).
+    # The counters are taken (deleted; their counts go into the entries) a chunk of
+    # rounds per statement, each well inside the statement timeout however many rounds
+    # close at once (a county's 2,000).
+    taken: list[Any] = []
     for start in range(0, len(closing), CLOSE_CHUNK):
-        chunk = closing[start : start + CLOSE_CHUNK]
-        await repository.seal(tx, chunk)
-        for c in await repository.tally(tx, chunk):
-            counts[c.round_id][c.roster_position] = c
-    by_round: dict[int, list[Any]] = defaultdict(list)
-    for entry in await repository.closing_entries(tx, closing):
-        by_round[entry.round_id].append(entry)
-    columns: dict[str, list[Any]] = {
-        k: [] for k in ("ids", *GRADE_COUNTS, "blank", "graded", "grade", "rule")
-    }
-    for row in closed:
-        entries = by_round.get(row.id, [])
-        round_counts = counts.get(row.id, {})
-        for entry, proposal in zip(
-            entries, propose_round(policy_of(row), entries, round_counts), strict=True
-        ):
-            c = round_counts.get(entry.position)
-            columns["ids"].append(entry.id)
-            for k in GRADE_COUNTS:
-                columns[k].append(getattr(c, k) if c else 0)
-            columns["blank"].append(blanks(row.ballots_cast, entry.voted, c))
-            # The shares are the counts' (computed where they are stored).
-            columns["graded"].append(proposal.shares is not None)
-            columns["grade"].append(proposal.grade.value)
-            columns["rule"].append(proposal.rule)
-    if columns["ids"]:
-        await repository.store_tallies(tx, columns)
+        taken += await repository.take_counts(tx, closing[start : start + CLOSE_CHUNK])
+    entries = await repository.closing_entries(tx, closing)
+    await repository.store_tallies(tx, grade_closed(closed, taken, entries))
     await record_many(
         tx,
         principal,

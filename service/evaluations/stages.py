@@ -13,7 +13,7 @@ approvals handler, so it needs the deciding step rather than a role here).
 
 `send_back` moves a round one stage back; it needs `evaluation:send_back` (a superior:
 the committee secretary, the county organizer). It never reopens balloting once the
-ballots are sealed and counted (tallied -> balloting would let a second ballot follow
+ballots are counted (tallied -> balloting would let a second ballot follow
 visible counts), and a final round stays final.
 
 Nor is a round sent back once the result is with the superior (superior_review,
@@ -137,7 +137,7 @@ def send_back_target(stage: Stage) -> Stage | None:
 
 
 def is_closed(stage: Stage) -> bool:
-    """Whether balloting has closed (counts exist; ballots are sealed)."""
+    """Whether balloting has closed (the counts are in the entries)."""
     return stage not in OPEN_STAGES
 
 

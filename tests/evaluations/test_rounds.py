@@ -380,8 +380,9 @@ async def test_no_counts_before_balloting_closes(
         assert all(
             e["counts"] is None and e["computedGrade"] is None for e in node["entries"]["nodes"]
         )
-    # The application role can neither read nor touch the counters, nor tally an open
-    # round; it can only add a ballot to a balloting round through the function.
+    # The application role can neither read nor touch the counters, nor take the counts
+    # of an open round; it can only add a ballot to a balloting round through the
+    # function.
     tenant = branch.unit.tenant_id
     for statement in (
         "SELECT position, excellent FROM evaluation_counts",
@@ -397,8 +398,14 @@ async def test_no_counts_before_balloting_closes(
     with pytest.raises(errors.InsufficientPrivilege, match="not closed"):
         with app_conn.transaction():
             app_conn.execute(f"SET LOCAL app.tenant_ids = '{int(tenant)}'")
-            app_conn.execute("SELECT * FROM evaluation_tally(%s)", ([_local(rid)],)).fetchall()
+            app_conn.execute(
+                "SELECT * FROM evaluation_take_counts(%s)", ([_local(rid)],)
+            ).fetchall()
     app_conn.rollback()
+    # The refusal took nothing: both ballots are still counted.
+    assert owner_conn.execute(
+        f"SELECT {VOTES_COUNTED} FROM evaluation_counts WHERE round_id = %s", (_local(rid),)
+    ).fetchone() == (2,)
 
 
 # --- tokens ---------------------------------------------------------------------------
@@ -570,6 +577,7 @@ async def test_tally_and_proposals_worked_example(
     assert got[names[4]]["needsDecision"] == [{"reason": "UNQUALIFIED_CANDIDATE"}]
     assert got[names[5]]["needsDecision"] == [{"reason": "NO_BALLOTS"}]
     assert got[names[5]]["counts"]["blank"] == 6
+    assert got[names[5]]["shares"] is None  # no ballots: no shares (derived from the counts)
     # The member sees their self-evaluation and, before final, no grade.
     own = await _token(client, branch, branch.logins[0])
     mine = (await gql(client, own, MINE))["data"]["myEvaluations"]["nodes"]
@@ -600,14 +608,19 @@ async def test_small_branch_shows_grades_never_counts(
 
 
 async def test_after_close_no_row_links_a_ballot_to_its_voter(
-    client: httpx.AsyncClient, state: AppState, world: World, owner_conn: psycopg.Connection[Any]
+    client: httpx.AsyncClient,
+    state: AppState,
+    world: World,
+    app_conn: psycopg.Connection[Any],
+    owner_conn: psycopg.Connection[Any],
 ) -> None:
     """Ballots cast over HTTP in separate transactions. No row stands for a ballot: a
     ballot adds one to its grade's counter at each position it grades (the round, the
     position, four counts; no ballot key, no voter, no time, no blank: a ballot's blank
-    at its voter's own position would name the voter). After the close every counter
-    of the round is a new tuple carrying the closing transaction's xmin, none where the
-    ballots put it; the blanks are derived."""
+    at its voter's own position would name the voter). The close takes the counters:
+    after it no counter of the round is left (with any voter's xmin or place), and the
+    counts are in the entries, every one written by the closing transaction; the
+    blanks are derived."""
     branch = await _branch(state, world, 5)
     rid = await _to_balloting(client, branch)
     sec = await _token(client, branch, branch.secretary)
@@ -625,15 +638,8 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
         (local,),
     ).fetchone()
     # 5 ballots of 4 votes and one of 1 on 5 counters; each counter last written by a
-    # voter's transaction (the last ballot touching it): what the seal erases.
+    # voter's transaction (the last ballot touching it): what the close must not leave.
     assert before is not None and before[:2] == (5, 21) and before[2] > 1
-    # Where each counter lies, as the ballots left it (the first ballot made the rows of
-    # the positions it graded: an order that says something about that ballot).
-    placed = dict(
-        owner_conn.execute(
-            "SELECT position, ctid::text FROM evaluation_counts WHERE round_id = %s", (local,)
-        ).fetchall()
-    )
     assert "errors" not in await _advance(client, sec, rid, "BALLOTING")
 
     columns = owner_conn.execute(
@@ -653,10 +659,14 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
         "SELECT count(*) FROM information_schema.tables"
         " WHERE table_name IN ('evaluation_ballots', 'evaluation_votes')"
     ).fetchone()[0]
-    # Every counter carries the close's transaction id, none a voter's (each ballot's
+    # No counter of the round is left, under any transaction id.
+    assert owner_conn.execute(
+        "SELECT count(*) FROM evaluation_counts WHERE round_id = %s", (local,)
+    ).fetchone() == (0,)
+    # Every entry carries the close's transaction id, none a voter's (each ballot's
     # audit event, like its participation row, carries the voter's).
     xmins = owner_conn.execute(
-        "SELECT DISTINCT xmin::text FROM evaluation_counts WHERE round_id = %s", (local,)
+        "SELECT DISTINCT xmin::text FROM evaluation_entries WHERE round_id = %s", (local,)
     ).fetchall()
     closed = owner_conn.execute(
         "SELECT xmin::text FROM audit_events WHERE action = 'evaluation.close' AND object_id = %s",
@@ -669,14 +679,16 @@ async def test_after_close_no_row_links_a_ballot_to_its_voter(
         (str(local),),
     ).fetchall()
     assert len(voted) == 6 and xmins[0] not in voted
-    # ... and every counter is a new tuple, written in position order by the close: none
-    # keeps the place the ballots gave it.
-    moved = dict(
-        owner_conn.execute(
-            "SELECT position, ctid::text FROM evaluation_counts WHERE round_id = %s", (local,)
-        ).fetchall()
-    )
-    assert moved.keys() == placed.keys() and all(moved[p] != placed[p] for p in placed)
+    # Taking the counts again: refused outside the round's tenant, nothing left inside.
+    take = "SELECT * FROM evaluation_take_counts(%s)"
+    for scope in (world.units["B"].tenant_id, branch.unit.tenant_id):
+        with app_conn.transaction():
+            app_conn.execute(f"SET LOCAL app.tenant_ids = '{int(scope)}'")
+            if scope == branch.unit.tenant_id:
+                assert app_conn.execute(take, ([local],)).fetchall() == []
+            else:
+                with pytest.raises(errors.InsufficientPrivilege, match="not in scope"):
+                    app_conn.execute(take, ([local],))
     # Blanks: 6 ballots, less the member's own (all five voted), less the votes given.
     # M0: 4 members' votes and the mass representative's; M1-M4: the 4 other members'.
     counts = owner_conn.execute(

@@ -40,8 +40,7 @@ GLOBAL_TABLES = {
 # since RLS need not bind its owner.
 REVIEWED_DEFINER_FUNCTIONS = {
     "evaluation_count_ballot": "adds a ballot to a balloting round's counters, nothing else",
-    "evaluation_tally": "vote counts of closed rounds only; counters are unreadable otherwise",
-    "evaluation_seal": "rewrites a closing round's counters so no xmin or order maps to a voter",
+    "evaluation_take_counts": "a closing round's counts, deleting its counters; closed only",
 }
 
 # The tenant policy, as pg_policies prints it: the scope read once per statement (an

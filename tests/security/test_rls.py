@@ -50,8 +50,9 @@ def tenant_tables(owner_conn: psycopg.Connection[Any]) -> list[str]:
 
 
 # Tables the application may not read: what ballots said (the per-position counters)
-# is added to only by the definer function `evaluation_count_ballot` and read only by
-# `evaluation_tally`, after balloting closed (migrations 0010, 0015).
+# is added to only by the definer function `evaluation_count_ballot` and taken (read and
+# deleted) only by `evaluation_take_counts`, after balloting closed (migrations 0015,
+# 0018).
 UNREADABLE = frozenset({"evaluation_counts"})
 
 
