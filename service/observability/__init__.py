@@ -210,11 +210,14 @@ def _sole(principal: Any) -> int | None:
 
 
 def _refusal_code(body: bytes | None) -> str | None:
+    """The stable code of a refusal's JSON body: a GraphQL error's `extensions.code`,
+    or the `code` of an /auth refusal (an OAuth-style body, `service.auth.routes`)."""
     if not body:
         return None
     try:
-        errors = orjson.loads(body).get("errors")
-        code = errors[0]["extensions"]["code"]
+        answer = orjson.loads(body)
+        errors = answer.get("errors")
+        code = errors[0]["extensions"]["code"] if errors is not None else answer["code"]
     except (orjson.JSONDecodeError, AttributeError, LookupError, TypeError):
         return None
     return code if isinstance(code, str) and code.isupper() and len(code) <= 64 else None

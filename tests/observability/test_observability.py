@@ -131,6 +131,11 @@ async def test_one_json_line_per_request(served: Served, world: World, logged: L
     # A transport refusal (no GraphQL ran): its code is read from the JSON body
     refused = await client.get("/graphql")
     assert refused.status_code == 405
+    # A refused login: its code is the /auth body's own
+    wrong = await client.post(
+        "/auth/token", data={"username": "nobody.observed", "password": "not-the-password"}
+    )
+    assert wrong.status_code == 401 and wrong.json()["code"]
 
     lines = logged.access()
     assert [(x["path"], x["status"]) for x in lines] == [
@@ -138,8 +143,10 @@ async def test_one_json_line_per_request(served: Served, world: World, logged: L
         ("/graphql", 200),
         ("/graphql", 200),
         ("/graphql", 405),
+        ("/auth/token", 401),
     ]
-    login_line, me, not_found, get = lines
+    login_line, me, not_found, get, failed = lines
+    assert failed["outcome"] == wrong.json()["code"] != "HTTP_401"
     assert me["request_id"] == "req-obs-1" == response.headers["x-request-id"]
     assert me["method"] == "POST"
     assert me["operation"] == "Me"
