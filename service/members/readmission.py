@@ -42,13 +42,8 @@ from service.db import Transaction
 from service.errors import ErrorCode, not_found
 from service.members import repository, rules
 from service.members.actions import MemberAction
-from service.members.errors import (
-    JOINED_UNDER_18,
-    MEMBER,
-    NAME_MISSING,
-    PHONE_INVALID,
-)
-from service.members.service import _branch, get_member, open_pii, sealed_pii
+from service.members.errors import JOINED_UNDER_18, MEMBER
+from service.members.service import _branch, _name, _phone, get_member, open_pii, sealed_pii
 from service.sanctions.rules import add_years
 
 BAR_YEARS: Final = 5
@@ -149,15 +144,13 @@ async def readmit_member(
         )
     if new.joined_on > on or (left_on is not None and new.joined_on < left_on):
         raise READMISSION_DATE_INVALID.error()
-    if years_later(old.birth_date, 18) > new.joined_on:
+    # The name, the phone and the age at joining as `add_member` checks them: one person
+    # is accepted or refused the same way by both.
+    if rules.joined_under_18(old.birth_date, new.joined_on):
         raise JOINED_UNDER_18.error()
     pii = await open_pii(tx, old.id)
-    phone = new.phone.strip() if new.phone and new.phone.strip() else pii.phone
-    if phone is not None and not rules.valid_phone(phone):
-        raise PHONE_INVALID.error()
-    name = (new.name or old.name).strip()
-    if not 1 <= len(name) <= 50:
-        raise NAME_MISSING.error()
+    phone = _phone(new.phone) or pii.phone
+    name = _name(new.name or old.name)
     member_id = await repository.next_id(tx)
     sealed = sealed_pii(
         tenant_id=branch.tenant_id, member_id=member_id, id_number=pii.id_number, phone=phone

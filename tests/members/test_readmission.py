@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from service.app import AppState
 from service.auth.service import load_principal, operator_principal
 from service.errors import DomainError
-from service.members import readmission
+from service.members import readmission, rules
 from service.members.readmission import (
     Readmission,
     rejoin_allowed_from,
@@ -277,3 +277,49 @@ async def test_only_a_left_record_in_reach_can_be_readmitted(
     row = await readmit(state, client, world, "county", into_b, today)
     assert row.tenant_id == world.units["B"].tenant_id
     assert row.tenant_id != old.tenant_id
+
+
+async def test_name_phone_and_age_are_checked_as_when_adding_a_member(
+    client: httpx.AsyncClient, state: AppState, world: World, owner_conn: psycopg.Connection[Any]
+) -> None:
+    """One person is accepted or refused the same way by `addMember` and by re-admission:
+    the name cleaned alike (spaces between Chinese characters go), the phone normalized
+    alike (+86, spaces, full-width digits), the 18th birthday of someone born on
+    29 February falling on 1 March in a common year (`rules.joined_under_18`)."""
+    old = await left_member(
+        state, owner_conn, world, left_by="withdrawal", left_on=date(2018, 2, 1), status="withdrew"
+    )
+    owner_conn.execute(
+        "UPDATE members SET birth_date = '2000-02-29' WHERE id = %(id)s", {"id": old.id}
+    )
+    branch = world.units["a1"].id
+    today = date(2018, 3, 5)
+
+    def asked(**changes: Any) -> Readmission:
+        values = {"previous_member_id": old.id, "branch_id": branch, "joined_on": today}
+        return Readmission(**(values | changes))
+
+    for new, code in (
+        (asked(joined_on=date(2018, 2, 28)), "JOINED_UNDER_18"),
+        (asked(phone="12345"), "PHONE_INVALID"),
+        (asked(name="张" * 51), "NAME_MISSING"),
+    ):
+        with pytest.raises(DomainError) as refused:
+            await readmit(state, client, world, "orgA", new, today)
+        assert refused.value.code == code
+    assert rules.joined_under_18(date(2000, 2, 29), date(2018, 2, 28))
+    assert not rules.joined_under_18(date(2000, 2, 29), date(2018, 3, 1))
+
+    row = await readmit(
+        state,
+        client,
+        world,
+        "orgA",
+        asked(joined_on=date(2018, 3, 1), name=" 张  三 ", phone="+86 138 0013 8000"),
+        today,
+    )
+    assert row.name == rules.clean_name(" 张  三 ") == "张三"
+    async with state.db.transaction() as tx:
+        await operator_principal(tx, name="tests")
+        phone = (await open_pii(tx, row.id)).phone
+    assert phone == rules.normalize_phone("+86 138 0013 8000") == "13800138000"
