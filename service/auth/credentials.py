@@ -16,12 +16,18 @@ included (argon2 hashes kept in `password_history`).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from graphql import GraphQLError
+
+from service import clock
 from service.audit.service import Outcome, record
 from service.auth import mfa, passwords, repository
 from service.auth.errors import (
+    ACCOUNT_LOCKED,
     INVALID_OTP,
     MFA_ALREADY_ENROLLED,
     MFA_NOT_STARTED,
@@ -34,7 +40,10 @@ from service.auth.principal import Principal
 from service.authz.roles import Role
 from service.config import Settings
 from service.crypto import field_cipher
-from service.db import Transaction
+from service.db import Database, Transaction
+from service.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 PASSWORD_MEMORY = 5
 MFA_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR, Role.COUNTY_ORGANIZER})
@@ -163,17 +172,80 @@ async def set_new_password(
     await _audit(tx, account, "auth.password_changed", request_id)
 
 
-async def change_password(
-    tx: Transaction, principal: Principal, *, old_password: str, new_password: str
+class SecretRefused(DomainError):
+    """A wrong password or second factor given by someone already logged in, before a
+    change of the account's own credentials (changePassword, bindWechat). The request's
+    transaction rolls back with the error, so the failure is counted after it, in a
+    transaction of its own (`count_refused_secrets`, from service/schema/view.py):
+    guessing a password through a session meets the same lockout as the login."""
+
+    def __init__(self, refused: DomainError, *, account: Any, action: str) -> None:
+        super().__init__(refused.code, refused.message, http_status=refused.http_status)
+        self.account = account
+        self.action = action
+
+
+def lockout(settings: Settings) -> DomainError:
+    """ACCOUNT_LOCKED, saying how long the window is."""
+    return ACCOUNT_LOCKED.error(minutes=max(1, settings.login_window_seconds // 60))
+
+
+async def check_session_password(
+    tx: Transaction, settings: Settings, account: Any, password: str, *, message: str | None = None
 ) -> None:
-    """The holder changes their own password (old one required); their other sessions
-    end, this one goes on."""
+    """The password of a logged-in account, asked again before a change of its own
+    credentials. ACCOUNT_LOCKED while the account's failed logins in the window reach
+    the limit, as at the login; a wrong one is WRONG_PASSWORD, counted as a failed
+    login (`SecretRefused`)."""
+    window_start = clock.now(tx) - timedelta(seconds=settings.login_window_seconds)
+    failures = await repository.failures_since(tx, account.id, window_start)
+    if failures >= settings.login_max_failures:
+        raise lockout(settings)
+    if not passwords.verify_password(account.password_hash, password):
+        refused = WRONG_PASSWORD.error(message) if message else WRONG_PASSWORD.error()
+        raise SecretRefused(refused, account=account, action="auth.password_check_failed")
+
+
+async def count_refused_secrets(
+    db: Database, principal: Principal, errors: Sequence[GraphQLError] | None
+) -> None:
+    """Count and audit the `SecretRefused` answers among a GraphQL result's errors as
+    failed logins of their accounts, in one short transaction of its own (the request's
+    rolled back). A failure to write them is logged; the refusal stands either way."""
+    refused = [
+        error.original_error
+        for error in errors or ()
+        if isinstance(error.original_error, SecretRefused)
+    ]
+    if not refused:
+        return
+    try:
+        async with db.transaction(principal.scope, write=True) as tx:
+            now = clock.now(tx)
+            for failure in refused:
+                await repository.add_failure(tx, failure.account.id, now)
+                await _audit(
+                    tx, failure.account, failure.action, principal.request_id, Outcome.FAILED
+                )
+    except Exception as exc:  # the database refused or went away: say so, keep the answer
+        log.error("could not count %d refused password(s)", len(refused), exc_info=exc)
+
+
+async def change_password(
+    tx: Transaction,
+    settings: Settings,
+    principal: Principal,
+    *,
+    old_password: str,
+    new_password: str,
+) -> None:
+    """The holder changes their own password (old one required, as at the login: wrong
+    ones counted toward the lockout); their other sessions end, this one goes on."""
     assert principal.account_id is not None
     account = await repository.account_secrets(tx, principal.account_id)
     if account is None:
         raise WRONG_PASSWORD.error()
-    if not passwords.verify_password(account.password_hash, old_password):
-        raise WRONG_PASSWORD.error()
+    await check_session_password(tx, settings, account, old_password)
     await set_new_password(tx, account, new_password, request_id=principal.request_id)
     await repository.revoke_account_sessions(
         tx, account.id, "password_changed", keep=principal.session_id

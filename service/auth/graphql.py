@@ -176,6 +176,7 @@ class AuthMutation:
         ctx = info.context
         await change_password(
             ctx.tx,
+            ctx.settings,
             ctx.principal,
             old_password=input.old_password,
             new_password=input.new_password,
@@ -276,6 +277,7 @@ class WechatMutation:
         identity = await wechat.provider(ctx.settings).code2session(input.code)
         bound = await wechat_login.bind(
             ctx.tx,
+            ctx.settings,
             ctx.principal,
             identity,
             password=input.password,

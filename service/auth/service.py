@@ -15,7 +15,6 @@ from service.auth.actions import AccountAction
 from service.auth.cache import PrincipalCache
 from service.auth.errors import (
     ACCOUNT_DISABLED,
-    ACCOUNT_LOCKED,
     INVALID_CREDENTIALS,
     INVALID_DISPLAY_NAME,
     INVALID_REFRESH_TOKEN,
@@ -103,7 +102,7 @@ async def login(
     now = now or datetime.now(UTC)
     name = username.strip().lower()
     window_start = now - timedelta(seconds=settings.login_window_seconds)
-    locked = ACCOUNT_LOCKED.error(minutes=max(1, settings.login_window_seconds // 60))
+    locked = credentials.lockout(settings)
     account = await repository.account_for_login(tx, name)
     if account is None:
         digest = username_digest(name)

@@ -32,10 +32,10 @@ from typing import Any
 
 from service import clock
 from service.audit.service import Outcome, record, record_security_event
-from service.auth import credentials, passwords, repository
+from service.auth import credentials, repository
 from service.auth.errors import (
     ACCOUNT_DISABLED,
-    ACCOUNT_LOCKED,
+    INVALID_OTP,
     PASSWORD_CHANGE_REQUIRED,
     PASSWORD_EXPIRED,
     WECHAT_ALREADY_BOUND,
@@ -55,6 +55,7 @@ from service.auth.wechat import WechatIdentity
 from service.config import Settings
 from service.crypto import field_cipher
 from service.db import Transaction
+from service.errors import DomainError
 
 METHOD = "wechat"
 
@@ -97,7 +98,7 @@ async def login(
         settings.login_max_failures
     ):
         await _refused(tx, account, "auth.login_locked", request_id)
-        raise ACCOUNT_LOCKED.error(minutes=max(1, settings.login_window_seconds // 60))
+        raise credentials.lockout(settings)
     if not account.is_active:
         await _refused(tx, account, "auth.login_disabled", request_id)
         raise ACCOUNT_DISABLED.error()
@@ -131,6 +132,7 @@ async def _refused(tx: Transaction, account: Any, action: str, request_id: str) 
 
 async def bind(
     tx: Transaction,
+    settings: Settings,
     principal: Principal,
     identity: WechatIdentity,
     *,
@@ -139,21 +141,29 @@ async def bind(
     recovery_code: str | None = None,
 ) -> Any:
     """Bind the principal's account to the WeChat user: the password, and the second
-    factor if the account has one. WECHAT_ALREADY_BOUND when another account holds the
-    WeChat user. The binding row (account id, when)."""
+    factor if the account has one, checked as at the login (wrong ones counted toward
+    the lockout). WECHAT_ALREADY_BOUND when another account holds the WeChat user. The
+    binding row (account id, when)."""
     assert principal.account_id is not None
     account = await repository.account_secrets(tx, principal.account_id)
-    if account is None or not passwords.verify_password(account.password_hash, password):
+    if account is None:
         raise WRONG_PASSWORD.error("密码错误")
+    await credentials.check_session_password(tx, settings, account, password, message="密码错误")
     if account.totp_enabled_at is not None:
-        await credentials.check_second_factor(
-            tx,
-            account,
-            otp=otp,
-            recovery_code=recovery_code,
-            now=clock.now(tx),
-            request_id=principal.request_id,
-        )
+        try:
+            await credentials.check_second_factor(
+                tx,
+                account,
+                otp=otp,
+                recovery_code=recovery_code,
+                now=clock.now(tx),
+                request_id=principal.request_id,
+            )
+        except DomainError as exc:
+            if exc.code != INVALID_OTP.code:
+                raise
+            # Counted again after the request (this transaction rolls back).
+            raise credentials.SecretRefused(exc, account=account, action="auth.mfa_failed") from exc
     bound = await repository.bind_wechat(tx, account.id, identity.app_id, openid_digest(identity))
     if bound is None:
         raise WECHAT_ALREADY_BOUND.error()

@@ -43,6 +43,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types.unset import UNSET
 
 from service.audit.service import audit_denials
+from service.auth.credentials import count_refused_secrets
 from service.auth.principal import Principal
 from service.auth.service import RequestPrincipal, principal_for_request
 from service.db import Transaction
@@ -524,9 +525,11 @@ class PingyiGraphQL(GraphQL):
                 return failure
             _mark_retry(result, sub_response)
             if not tx.stale:
-                # FORBIDDEN answers leave an event, written after the request's own
-                # transaction (read-only, or rolled back); nothing to do without one.
+                # FORBIDDEN answers leave an event, and wrong passwords given to change
+                # one's credentials count as failed logins: written after the request's
+                # own transaction (read-only, or rolled back); nothing to do without one.
                 await audit_denials(state.db, loaded.principal, result.errors)
+                await count_refused_secrets(state.db, loaded.principal, result.errors)
                 return result
             # The cached principal was out of date (its notification had not arrived):
             # nothing of this run counts. Once more with the principal read afresh.

@@ -162,3 +162,37 @@ async def test_an_expired_password_must_be_changed(
     assert expired.status_code == 403 and expired.json()["code"] == "PASSWORD_EXPIRED"
     renewed = await _token(client, world.user("orgB"), PASSWORD, new_password=MINE)
     assert renewed.status_code == 200, renewed.text
+
+
+async def test_wrong_old_passwords_count_toward_the_login_lockout(
+    client: httpx.AsyncClient,
+    state: AppState,
+    world: World,
+    owner_conn: psycopg.Connection[Any],
+) -> None:
+    """Someone holding a stolen session cannot guess the password through
+    changePassword: each wrong old password is a failed login of the account (counted
+    and audited although the mutation rolls back), and at the limit both the mutation
+    and the login are locked."""
+    token = await login(client, world.user("memA1"))
+    account = world.accounts["memA1"]
+    limit = state.settings.login_max_failures
+    for _ in range(limit):
+        wrong = await gql(
+            client, token, CHANGE, {"i": {"oldPassword": "guess", "newPassword": MINE}}
+        )
+        assert error_codes(wrong) == ["WRONG_PASSWORD"]
+    counted = owner_conn.execute(
+        "SELECT (SELECT count(*) FROM login_failures WHERE account_id = %(a)s),"
+        " (SELECT count(*) FROM audit_events WHERE action = 'auth.password_check_failed'"
+        "  AND object_id = %(s)s AND outcome = 'failed')",
+        {"a": account, "s": str(account)},
+    ).fetchone()
+    assert counted == (limit, limit)
+    right = await gql(client, token, CHANGE, {"i": {"oldPassword": PASSWORD, "newPassword": MINE}})
+    assert error_codes(right) == ["ACCOUNT_LOCKED"]
+    locked = await _token(client, world.user("memA1"), PASSWORD)
+    assert (locked.status_code, locked.json()["code"]) == (423, "ACCOUNT_LOCKED")
+    # Nothing changed: the password is still the old one once the failures are gone.
+    owner_conn.execute("DELETE FROM login_failures WHERE account_id = %s", (account,))
+    assert (await _token(client, world.user("memA1"), PASSWORD)).status_code == 200

@@ -230,14 +230,28 @@ async def test_the_session_key_and_the_secret_go_nowhere(
 # --- binding and unbinding --------------------------------------------------------
 
 
+def _failures(owner_conn: psycopg.Connection[Any], account_id: int) -> int:
+    row = owner_conn.execute(
+        "SELECT count(*) FROM login_failures WHERE account_id = %s", (account_id,)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 async def test_binding_needs_the_password(
-    client: httpx.AsyncClient, world: World, wechat: FakeWechat
+    client: httpx.AsyncClient,
+    world: World,
+    wechat: FakeWechat,
+    owner_conn: psycopg.Connection[Any],
 ) -> None:
     token = await login(client, world.user("memA1"))
     body = await _bind(client, token, wechat.issue(_openid(world, "memA1")), "Wrong-Password-1")
     assert error_codes(body) == ["WRONG_PASSWORD"]
     refused = await _wechat_login(client, wechat.issue(_openid(world, "memA1")))
     assert refused.json()["code"] == "WECHAT_NOT_BOUND"
+    # The wrong password is a failed login of the account (the lockout bounds guessing
+    # through a session), counted although the mutation rolled back.
+    assert _failures(owner_conn, world.accounts["memA1"]) == 1
 
 
 async def test_binding_needs_a_login(client: httpx.AsyncClient, wechat: FakeWechat) -> None:
@@ -339,13 +353,23 @@ async def _enrol_optional(client: httpx.AsyncClient, token: str, clock: FakeCloc
 
 
 async def test_an_account_with_a_second_factor_needs_it_to_bind_and_after_a_wechat_login(
-    client: httpx.AsyncClient, world: World, wechat: FakeWechat, clock: FakeClock
+    client: httpx.AsyncClient,
+    world: World,
+    wechat: FakeWechat,
+    clock: FakeClock,
+    owner_conn: psycopg.Connection[Any],
 ) -> None:
     token = await login(client, world.user("memA1"))
     secret = await _enrol_optional(client, token, clock)
     openid = _openid(world, "memA1")
     missing = await _bind(client, token, wechat.issue(openid))
     assert error_codes(missing) == ["MFA_REQUIRED"]
+    code = mfa.code_at(secret, clock.now)
+    wrong_code = await _bind(
+        client, token, wechat.issue(openid), otp=f"{(int(code) + 1) % 10**6:06d}"
+    )
+    assert error_codes(wrong_code) == ["INVALID_OTP"]
+    assert _failures(owner_conn, world.accounts["memA1"]) == 1  # counted as at the login
     bound = await _bind(client, token, wechat.issue(openid), otp=mfa.code_at(secret, clock.now))
     assert bound.get("errors") is None, bound
     clock.advance(30)
