@@ -991,8 +991,8 @@ async def close_rounds(
     """Close balloting of many rounds at once (a county's half-year): check turnout,
     move them to tallied, take the counters (one statement for all rounds: their counts
     move into the entries, the counters go), and store each entry's counts and proposed
-    grade. A round below the turnout is refused
-    (TURNOUT_TOO_LOW), or with `skip_low_turnout` left in balloting and reported."""
+    grade. A round below the turnout is refused (TURNOUT_TOO_LOW), or with
+    `skip_low_turnout` left in balloting and reported."""
     ids = sorted({i for i in round_ids if fits_bigint(i)})
     # Ballots cast earlier in this transaction are still queued (they go with the
     # COMMIT): they count, so they go out before the rounds close.
