@@ -461,17 +461,28 @@ async def without_jit(tx: Transaction) -> None:
 async def turnout(tx: Transaction, round_ids: Sequence[int]) -> list[Any]:
     """Per round: voters on the roster (a vote, not excused), members who voted, and
     mass representatives' tokens used."""
+    # Three grouped counts joined to the rounds, not three subqueries per round: for a
+    # county's 2,000 rounds a scan each instead of 6,000 index probes.
     return await tx.rows(
         """
-        SELECT r.id,
-          (SELECT count(*) FROM evaluation_entries e WHERE e.tenant_id = r.tenant_id
-             AND e.round_id = r.id AND e.may_vote AND NOT e.excused
-             AND e.position IS NOT NULL)::int AS voters,
-          (SELECT count(*) FROM evaluation_participation p WHERE p.tenant_id = r.tenant_id
-             AND p.round_id = r.id)::int AS voted,
-          (SELECT count(*) FROM evaluation_ballot_tokens t WHERE t.tenant_id = r.tenant_id
-             AND t.round_id = r.id AND t.used)::int AS tokens_used
-        FROM evaluation_rounds r WHERE r.id = ANY(%(ids)s::bigint[]) ORDER BY r.id
+        WITH e AS (
+          SELECT round_id, count(*) AS n FROM evaluation_entries
+          WHERE round_id = ANY(%(ids)s::bigint[]) AND may_vote AND NOT excused
+            AND position IS NOT NULL GROUP BY round_id
+        ), p AS (
+          SELECT round_id, count(*) AS n FROM evaluation_participation
+          WHERE round_id = ANY(%(ids)s::bigint[]) GROUP BY round_id
+        ), t AS (
+          SELECT round_id, count(*) AS n FROM evaluation_ballot_tokens
+          WHERE round_id = ANY(%(ids)s::bigint[]) AND used GROUP BY round_id
+        )
+        SELECT r.id, coalesce(e.n, 0)::int AS voters, coalesce(p.n, 0)::int AS voted,
+          coalesce(t.n, 0)::int AS tokens_used
+        FROM evaluation_rounds r
+        LEFT JOIN e ON e.round_id = r.id
+        LEFT JOIN p ON p.round_id = r.id
+        LEFT JOIN t ON t.round_id = r.id
+        WHERE r.id = ANY(%(ids)s::bigint[]) ORDER BY r.id
         """,
         {"ids": int_array(sorted(set(round_ids)))},
     )
