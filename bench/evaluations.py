@@ -511,13 +511,14 @@ def cmd_ballots(args: argparse.Namespace) -> int:
             f" ms; accepted p50 {_pct(accepted, 0.5) * 1000:.0f} ms, p99"
             f" {_pct(accepted, 0.99) * 1000:.0f} ms"
         )
-        seconds = asyncio.run(_close_all(settings, owner, rounds))
         conn = _owner(owner, [county.county_id, *county.tenant_ids])
+        # The votes the counters hold (the close takes them into the entries).
         stored = conn.execute(
             "SELECT coalesce(sum(excellent + qualified + basic + unqualified), 0)"
             " FROM evaluation_counts WHERE round_id = ANY(%s)",
             (rounds,),
         ).fetchone()[0]
+        seconds = asyncio.run(_close_all(settings, owner, rounds))
         counted = conn.execute(
             "SELECT sum(ballots_cast) FROM evaluation_rounds WHERE id = ANY(%s)", (rounds,)
         ).fetchone()[0]
