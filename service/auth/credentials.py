@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -172,17 +173,38 @@ async def set_new_password(
     await _audit(tx, account, "auth.password_changed", request_id)
 
 
+@dataclass(frozen=True)
+class AccountRef:
+    """Who a refused secret was for: what its audit event needs, no secret of it."""
+
+    id: int
+    username: str
+    home_tenant_id: int
+
+
 class SecretRefused(DomainError):
     """A wrong password or second factor given by someone already logged in, before a
-    change of the account's own credentials (changePassword, bindWechat). The request's
-    transaction rolls back with the error, so the failure is counted after it, in a
-    transaction of its own (`count_refused_secrets`, from service/schema/view.py):
-    guessing a password through a session meets the same lockout as the login."""
+    change of the account's own credentials (changePassword, bindWechat), or such a
+    change tried while the account is locked. The request's transaction rolls back with
+    the error, so the refusal is audited after it, in a transaction of its own
+    (`count_refused_secrets`, from service/schema/view.py), and a wrong secret counted
+    as a failed login at the request's instant: guessing through a session meets the
+    login's lockout."""
 
-    def __init__(self, refused: DomainError, *, account: Any, action: str) -> None:
+    def __init__(
+        self,
+        refused: DomainError,
+        *,
+        account: Any,
+        action: str,
+        at: datetime,
+        counted: bool = True,
+    ) -> None:
         super().__init__(refused.code, refused.message, http_status=refused.http_status)
-        self.account = account
+        self.account = AccountRef(account.id, account.username, account.home_tenant_id)
         self.action = action
+        self.at = at
+        self.counted = counted
 
 
 def lockout(settings: Settings) -> DomainError:
@@ -197,21 +219,25 @@ async def check_session_password(
     credentials. ACCOUNT_LOCKED while the account's failed logins in the window reach
     the limit, as at the login; a wrong one is WRONG_PASSWORD, counted as a failed
     login (`SecretRefused`)."""
-    window_start = clock.now(tx) - timedelta(seconds=settings.login_window_seconds)
+    now = clock.now(tx)
+    window_start = now - timedelta(seconds=settings.login_window_seconds)
     failures = await repository.failures_since(tx, account.id, window_start)
     if failures >= settings.login_max_failures:
-        raise lockout(settings)
+        raise SecretRefused(
+            lockout(settings), account=account, action="auth.login_locked", at=now, counted=False
+        )
     if not passwords.verify_password(account.password_hash, password):
         refused = WRONG_PASSWORD.error(message) if message else WRONG_PASSWORD.error()
-        raise SecretRefused(refused, account=account, action="auth.password_check_failed")
+        raise SecretRefused(refused, account=account, action="auth.password_check_failed", at=now)
 
 
 async def count_refused_secrets(
     db: Database, principal: Principal, errors: Sequence[GraphQLError] | None
 ) -> None:
-    """Count and audit the `SecretRefused` answers among a GraphQL result's errors as
-    failed logins of their accounts, in one short transaction of its own (the request's
-    rolled back). A failure to write them is logged; the refusal stands either way."""
+    """Audit the `SecretRefused` answers among a GraphQL result's errors, and count the
+    wrong secrets as failed logins of their accounts, in one short transaction of its
+    own (the request's rolled back). A failure to write them is logged; the refusal
+    stands either way."""
     refused = [
         error.original_error
         for error in errors or ()
@@ -221,9 +247,9 @@ async def count_refused_secrets(
         return
     try:
         async with db.transaction(principal.scope, write=True) as tx:
-            now = clock.now(tx)
             for failure in refused:
-                await repository.add_failure(tx, failure.account.id, now)
+                if failure.counted:
+                    await repository.add_failure(tx, failure.account.id, failure.at)
                 await _audit(
                     tx, failure.account, failure.action, principal.request_id, Outcome.FAILED
                 )

@@ -163,7 +163,9 @@ async def bind(
             if exc.code != INVALID_OTP.code:
                 raise
             # Counted again after the request (this transaction rolls back).
-            raise credentials.SecretRefused(exc, account=account, action="auth.mfa_failed") from exc
+            raise credentials.SecretRefused(
+                exc, account=account, action="auth.mfa_failed", at=clock.now(tx)
+            ) from exc
     bound = await repository.bind_wechat(tx, account.id, identity.app_id, openid_digest(identity))
     if bound is None:
         raise WECHAT_ALREADY_BOUND.error()

@@ -169,11 +169,15 @@ async def test_wrong_old_passwords_count_toward_the_login_lockout(
     state: AppState,
     world: World,
     owner_conn: psycopg.Connection[Any],
+    clock: FakeClock,
 ) -> None:
     """Someone holding a stolen session cannot guess the password through
     changePassword: each wrong old password is a failed login of the account (counted
-    and audited although the mutation rolls back), and at the limit both the mutation
-    and the login are locked."""
+    at the service's instant and audited although the mutation rolls back), and at the
+    limit both the mutation and the login are locked."""
+    # The service's clock, not the wall clock, stamps the failures and judges the
+    # window: a day ahead of the wall clock, they still count.
+    clock.advance(86_400)
     token = await login(client, world.user("memA1"))
     account = world.accounts["memA1"]
     limit = state.settings.login_max_failures
@@ -191,6 +195,12 @@ async def test_wrong_old_passwords_count_toward_the_login_lockout(
     assert counted == (limit, limit)
     right = await gql(client, token, CHANGE, {"i": {"oldPassword": PASSWORD, "newPassword": MINE}})
     assert error_codes(right) == ["ACCOUNT_LOCKED"]
+    assert owner_conn.execute(  # the locked attempt is audited, not counted
+        "SELECT (SELECT count(*) FROM login_failures WHERE account_id = %(a)s),"
+        " (SELECT count(*) FROM audit_events WHERE action = 'auth.login_locked'"
+        "  AND object_id = %(s)s)",
+        {"a": account, "s": str(account)},
+    ).fetchone() == (limit, 1)
     locked = await _token(client, world.user("memA1"), PASSWORD)
     assert (locked.status_code, locked.json()["code"]) == (423, "ACCOUNT_LOCKED")
     # Nothing changed: the password is still the old one once the failures are gone.
