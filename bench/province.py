@@ -415,8 +415,9 @@ def target(args: argparse.Namespace, name: str, size: int) -> Target:
 def _reset(t: Target) -> None:
     with psycopg.connect(libpq_url(t.owner), autocommit=True) as conn:
         conn.execute("SELECT set_config('app.tenant_ids', %s, false)", (str(t.tenant_id),))
-        for statement in RESET_ROUND:
-            conn.execute(statement, {"tenant": t.tenant_id, "round": t.round_id})
+        with conn.transaction():  # all or nothing: a second reset would find counters
+            for statement in RESET_ROUND:
+                conn.execute(statement, {"tenant": t.tenant_id, "round": t.round_id})
 
 
 class Session:

@@ -141,13 +141,25 @@ def test_0018_moves_closed_rounds_counts_into_their_entries_only(
                     )
             before = conn.execute(counters).fetchall()
             conn.execute("UPDATE evaluation_entries SET qualified = 2 WHERE round_id = 1001")
-            with pytest.raises(DBAPIError, match="differ from their counters"):
-                command.upgrade(config, "0018")
-            assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0017",)
-            assert conn.execute(counters).fetchall() == before
+
+            def refused() -> None:
+                with pytest.raises(DBAPIError, match="differ from"):
+                    command.upgrade(config, "0018")
+                version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                assert version == ("0017",)
+
+            refused()  # entries that disagree with their counters
             conn.execute(
                 "UPDATE evaluation_entries SET qualified = position * 2 - 1 WHERE round_id = 1001"
             )
+            conn.execute(
+                "INSERT INTO evaluation_counts (tenant_id, round_id, position, excellent)"
+                " VALUES (%s, 1001, 3, 1)",
+                (tenant,),
+            )
+            refused()  # a counter off the roster
+            conn.execute("DELETE FROM evaluation_counts WHERE position = 3")
+            assert conn.execute(counters).fetchall() == before
             command.upgrade(config, "0018")
             assert conn.execute(counters).fetchall() == [r for r in before if r[0] == 1002]
             assert conn.execute(

@@ -94,9 +94,16 @@ def upgrade() -> None:
               WHERE r.stage NOT IN ({OPEN_STAGES}) AND e.position IS NOT NULL
                 AND ({COUNTERS_OR_ZERO})
                     IS DISTINCT FROM ({_counts("e")});
+              -- ... and no counter of a closed round lies off its roster.
+              SELECT differing + count(*) INTO differing
+              FROM evaluation_counts c
+              JOIN evaluation_rounds r ON r.tenant_id = c.tenant_id AND r.id = c.round_id
+              WHERE r.stage NOT IN ({OPEN_STAGES}) AND NOT EXISTS (
+                SELECT 1 FROM evaluation_entries e WHERE e.tenant_id = c.tenant_id
+                  AND e.round_id = c.round_id AND e.position = c.position);
               IF differing > 0 THEN
-                RAISE EXCEPTION '0018: % entries of closed rounds differ from their '
-                  'counters; nothing was changed', differing;
+                RAISE EXCEPTION '0018: % entries or counters of closed rounds differ from '
+                  'their counters or entries; nothing was changed', differing;
               END IF;
             END
             $$;

@@ -962,6 +962,10 @@ def grade_closed(
     for row in rounds:
         roster = by_round.get(row.id, [])
         round_counts = counts.get(row.id, {})
+        # The counters are deleted as they are taken: a count off the roster (a ballot
+        # the service should have refused) stops the close, nothing lost.
+        if not round_counts.keys() <= {entry.position for entry in roster}:
+            raise RuntimeError(f"round {row.id}: counts at positions off its roster")
         for entry, proposal in zip(
             roster, propose_round(policy_of(row), roster, round_counts), strict=True
         ):

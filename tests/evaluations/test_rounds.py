@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -21,6 +22,7 @@ from service.app import AppState
 from service.auth.service import operator_principal
 from service.authz.roles import Role
 from service.evaluations import service as evaluations
+from service.evaluations.rules import GradingPolicy
 from service.evaluations.stages import Stage
 from service.members.rules import MemberCategory
 from service.members.service import link_account, move_member
@@ -874,3 +876,26 @@ async def test_token_ballot_hides_other_members(
     # The refused attempts did not use the token.
     ok = await gql(client, None, TOKEN_CAST, {"t": token, "g": _grades(branch, {0: "BASIC"})})
     assert ok["data"]["castTokenBallot"]["accepted"] is True
+
+
+def test_a_count_off_the_roster_stops_the_close() -> None:
+    """The counters are deleted as the close takes them: a count at a position no entry
+    holds (a ballot the service should have refused) fails the close, which rolls back
+    with the counters, rather than being dropped."""
+    Round = namedtuple("Round", "id ballots_cast policy")
+    Entry = namedtuple(
+        "Entry",
+        "id round_id position excused override last_year_grade organizational_finding voted",
+    )
+    Taken = namedtuple("Taken", "round_id roster_position excellent qualified basic unqualified")
+    rounds = [Round(1, 3, GradingPolicy().to_json())]
+    entries = [Entry(10 + p, 1, p, False, "none", None, False, True) for p in (1, 2)]
+    on_roster = [Taken(1, 1, 1, 1, 0, 0), Taken(1, 2, 0, 2, 0, 0)]
+    tallies = evaluations.grade_closed(rounds, on_roster, entries)
+    assert (tallies.ids, tallies.counts, tallies.blank) == (
+        [11, 12],
+        [(1, 1, 0, 0), (0, 2, 0, 0)],
+        [0, 0],
+    )
+    with pytest.raises(RuntimeError, match="off its roster"):
+        evaluations.grade_closed(rounds, [*on_roster, Taken(1, 3, 1, 0, 0, 0)], entries)
