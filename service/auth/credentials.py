@@ -130,8 +130,8 @@ async def check_second_factor(
     request_id: str,
 ) -> None:
     """A login of an enrolled account needs a current code or an unused recovery code
-    (which is consumed). Missing: MFA_REQUIRED; wrong: INVALID_OTP, counted as a failed
-    login (the lockout bounds guessing) and audited."""
+    (which is consumed). Missing: MFA_REQUIRED; wrong: INVALID_OTP (`SecretRefused`),
+    counted as a failed login (the lockout bounds guessing) and audited."""
     if not otp and not recovery_code:
         raise MFA_REQUIRED.error()
     if otp:
@@ -146,7 +146,9 @@ async def check_second_factor(
         return
     await repository.add_failure(tx, account.id, now)
     await _audit(tx, account, "auth.mfa_failed", request_id, Outcome.FAILED)
-    raise INVALID_OTP.error()
+    # A login commits what is written above; a mutation (bindWechat) rolls it back and
+    # counts the refusal after the request instead.
+    raise SecretRefused(INVALID_OTP.error(), account=account, action="auth.mfa_failed", at=now)
 
 
 async def set_new_password(
@@ -212,6 +214,15 @@ def lockout(settings: Settings) -> DomainError:
     return ACCOUNT_LOCKED.error(minutes=max(1, settings.login_window_seconds // 60))
 
 
+async def locked_out(tx: Transaction, settings: Settings, account_id: int, now: datetime) -> bool:
+    """Whether the account's failed logins in the window ending `now` reach the limit
+    (the WeChat login and a logged-in holder's checks; the password login counts them
+    itself, for its audit event)."""
+    window_start = now - timedelta(seconds=settings.login_window_seconds)
+    failures = await repository.failures_since(tx, account_id, window_start)
+    return failures >= settings.login_max_failures
+
+
 async def check_session_password(
     tx: Transaction, settings: Settings, account: Any, password: str, *, message: str | None = None
 ) -> None:
@@ -220,9 +231,7 @@ async def check_session_password(
     the limit, as at the login; a wrong one is WRONG_PASSWORD, counted as a failed
     login (`SecretRefused`)."""
     now = clock.now(tx)
-    window_start = now - timedelta(seconds=settings.login_window_seconds)
-    failures = await repository.failures_since(tx, account.id, window_start)
-    if failures >= settings.login_max_failures:
+    if await locked_out(tx, settings, account.id, now):
         raise SecretRefused(
             lockout(settings), account=account, action="auth.login_locked", at=now, counted=False
         )

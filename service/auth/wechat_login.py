@@ -27,7 +27,7 @@ Both are audited in the account's home tenant, never with the openid.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from service import clock
@@ -35,7 +35,6 @@ from service.audit.service import Outcome, record, record_security_event
 from service.auth import credentials, repository
 from service.auth.errors import (
     ACCOUNT_DISABLED,
-    INVALID_OTP,
     PASSWORD_CHANGE_REQUIRED,
     PASSWORD_EXPIRED,
     WECHAT_ALREADY_BOUND,
@@ -55,7 +54,6 @@ from service.auth.wechat import WechatIdentity
 from service.config import Settings
 from service.crypto import field_cipher
 from service.db import Transaction
-from service.errors import DomainError
 
 METHOD = "wechat"
 
@@ -93,10 +91,7 @@ async def login(
         )
         raise WECHAT_NOT_BOUND.error()
     tx.rescope(_system_principal(account, request_id).scope)
-    window_start = now - timedelta(seconds=settings.login_window_seconds)
-    if await repository.failures_since(tx, account.id, window_start) >= (
-        settings.login_max_failures
-    ):
+    if await credentials.locked_out(tx, settings, account.id, now):
         await _refused(tx, account, "auth.login_locked", request_id)
         raise credentials.lockout(settings)
     if not account.is_active:
@@ -150,22 +145,14 @@ async def bind(
         raise WRONG_PASSWORD.error("密码错误")
     await credentials.check_session_password(tx, settings, account, password, message="密码错误")
     if account.totp_enabled_at is not None:
-        try:
-            await credentials.check_second_factor(
-                tx,
-                account,
-                otp=otp,
-                recovery_code=recovery_code,
-                now=clock.now(tx),
-                request_id=principal.request_id,
-            )
-        except DomainError as exc:
-            if exc.code != INVALID_OTP.code:
-                raise
-            # Counted again after the request (this transaction rolls back).
-            raise credentials.SecretRefused(
-                exc, account=account, action="auth.mfa_failed", at=clock.now(tx)
-            ) from exc
+        await credentials.check_second_factor(
+            tx,
+            account,
+            otp=otp,
+            recovery_code=recovery_code,
+            now=clock.now(tx),
+            request_id=principal.request_id,
+        )
     bound = await repository.bind_wechat(tx, account.id, identity.app_id, openid_digest(identity))
     if bound is None:
         raise WECHAT_ALREADY_BOUND.error()
