@@ -43,7 +43,14 @@ from service.errors import ErrorCode, not_found
 from service.members import repository, rules
 from service.members.actions import MemberAction
 from service.members.errors import JOINED_UNDER_18, MEMBER
-from service.members.service import _branch, _name, _phone, get_member, open_pii, sealed_pii
+from service.members.service import (
+    checked_branch,
+    checked_name,
+    checked_phone,
+    get_member,
+    open_pii,
+    sealed_pii,
+)
 from service.sanctions.rules import add_years
 
 BAR_YEARS: Final = 5
@@ -125,7 +132,7 @@ async def readmit_member(
     old = await tx.first(_OLD_RECORD, {"id": new.previous_member_id})
     if old is None:  # pragma: no cover - get_member found it in this transaction
         raise not_found(MEMBER)
-    branch = await _branch(tx, principal, new.branch_id, MemberAction.CREATE)
+    branch = await checked_branch(tx, principal, new.branch_id, MemberAction.CREATE)
     if old.status not in (rules.MemberStatus.REMOVED, rules.MemberStatus.WITHDREW):
         raise REJOIN_NOT_LEFT.error(status=rules.STATUS_LABELS[rules.MemberStatus(old.status)])
     if old.readmitted:
@@ -149,8 +156,8 @@ async def readmit_member(
     if rules.joined_under_18(old.birth_date, new.joined_on):
         raise JOINED_UNDER_18.error()
     pii = await open_pii(tx, old.id)
-    phone = _phone(new.phone) or pii.phone
-    name = _name(new.name or old.name)
+    phone = checked_phone(new.phone) or pii.phone
+    name = checked_name(new.name or old.name)
     member_id = await repository.next_id(tx)
     sealed = sealed_pii(
         tenant_id=branch.tenant_id, member_id=member_id, id_number=pii.id_number, phone=phone

@@ -257,7 +257,8 @@ async def member_history(
 # --- checks -------------------------------------------------------------------------
 
 
-def _name(name: str) -> str:
+def checked_name(name: str) -> str:
+    """A member's name as the ledger keeps it (`rules.clean_name`), or NAME_MISSING."""
     cleaned = rules.clean_name(name)
     if cleaned is None:
         raise NAME_MISSING.error()
@@ -271,7 +272,9 @@ def _id_number(raw: str) -> str:
     return number
 
 
-def _phone(raw: str | None) -> str | None:
+def checked_phone(raw: str | None) -> str | None:
+    """A phone number as the ledger keeps it (normalized), None if not given, or
+    PHONE_INVALID."""
     if raw is None or not str(raw).strip():
         return None
     number = rules.normalize_phone(raw)
@@ -287,7 +290,11 @@ def _dates(birth: date, joined: date, confirmed: date | None) -> None:
         raise CONFIRMED_BEFORE_JOINED.error()
 
 
-async def _branch(tx: Transaction, principal: Principal, branch_id: int, action: Action) -> Any:
+async def checked_branch(
+    tx: Transaction, principal: Principal, branch_id: int, action: Action
+) -> Any:
+    """The branch (党支部) a member is written under: `action` allowed there, a branch,
+    not archived."""
     branch = await units.get_unit(tx, branch_id)
     if branch is None:
         raise not_found("党支部")
@@ -367,10 +374,10 @@ async def add_member(
     audit_action: str = "member.create",
 ) -> Any:
     """Add a member to a branch (the tenant's first record of this ID number)."""
-    branch = await _branch(tx, principal, new.branch_id, MemberAction.CREATE)
-    name = _name(new.name)
+    branch = await checked_branch(tx, principal, new.branch_id, MemberAction.CREATE)
+    name = checked_name(new.name)
     number = _id_number(new.id_number)
-    phone = _phone(new.phone)
+    phone = checked_phone(new.phone)
     from_id = rules.birth_date_from_id(number)
     assert from_id is not None  # valid_id_number checked it
     if new.birth_date is not None and new.birth_date != from_id:
@@ -470,7 +477,7 @@ async def update_member(
     given = changes.given()
     values: dict[str, Any] = {}
     if "name" in given:
-        values["name"] = _name(given["name"])
+        values["name"] = checked_name(given["name"])
     if "gender" in given and given["gender"] is not None:
         values["gender"] = Gender(given["gender"]).value
     for flag in ("is_mobile", "dues_by_family"):
@@ -485,7 +492,7 @@ async def update_member(
     if "id_number" in given or "phone" in given:
         current = await open_pii(tx, member.id)
         number = _id_number(given["id_number"]) if "id_number" in given else current.id_number
-        phone = _phone(given["phone"]) if "phone" in given else current.phone
+        phone = checked_phone(given["phone"]) if "phone" in given else current.phone
         if number != current.id_number:
             key = field_cipher().index(number, tenant_id=member.tenant_id)
             other = await repository.find_by_id_number(tx, member.tenant_id, key)
@@ -678,7 +685,7 @@ async def move_member(
     if target is not None and target.tenant_id != member.tenant_id:
         crosses = True
         require_for_member(principal, MemberAction.TRANSFER, member)
-    branch = await _branch(
+    branch = await checked_branch(
         tx, principal, to_branch_id, MemberAction.TRANSFER if crosses else MemberAction.UPDATE
     )
     values: dict[str, Any] = {"branch_id": branch.id, "branch_path": branch.path}
