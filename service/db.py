@@ -668,8 +668,8 @@ def _session_options(
     a connection without them, and they cost no round trip.
 
     The time zone is UTC whatever the server's default (unless the URL sets one):
-    timestamps read the same on
-    every server (business dates are Beijing's, computed by service/clock.py), and
+    timestamps read the same on every server (business dates are Beijing's, computed
+    by service/clock.py), and
     psycopg loads a `timestamptz` in the zone named "UTC" with `datetime.timezone.utc`
     instead of a ZoneInfo (`Etc/UTC` is another name to it): ~0.3 us less per value,
     a third of a 20-row page's load (measured on the `children` row)."""

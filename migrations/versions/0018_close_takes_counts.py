@@ -32,7 +32,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from alembic import context, op
+from alembic import op
 
 revision = "0018"
 down_revision = "0017"
@@ -56,16 +56,10 @@ SHARES = ", ".join(
 COUNTERS_OR_ZERO = ", ".join(f"coalesce(c.{g}, 0)" for g in GRADES)
 
 
-def _app_role() -> str:
-    role = context.config.attributes.get("app_role", "pingyi_app")
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"bad application role name: {role!r}")
-    return role
-
-
 def _revision_0015() -> ModuleType:
-    """0015's module: its table helper and the functions the downgrade restores
-    (revision files are not a package: load it by path)."""
+    """0015's module: its helpers (the application role, RLS unforced for the owner)
+    and the functions the downgrade restores (revision files are not a package: load it
+    by path)."""
     path = Path(__file__).with_name("0015_tally_counters.py")
     spec = importlib.util.spec_from_file_location("pingyi_revision_0015", path)
     assert spec is not None and spec.loader is not None
@@ -75,8 +69,8 @@ def _revision_0015() -> ModuleType:
 
 
 def upgrade() -> None:
-    app = _app_role()
     before = _revision_0015()
+    app = before._app_role()
     op.execute(
         before._unforced(
             "evaluation_counts, evaluation_entries, evaluation_rounds",
@@ -172,8 +166,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    app = _app_role()
     before = _revision_0015()
+    app = before._app_role()
     op.execute(
         f"""
         DROP FUNCTION evaluation_take_counts(bigint[]);

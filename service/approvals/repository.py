@@ -284,9 +284,14 @@ async def overdue_page(tx: Transaction, readable: ReadablePaths, page: PageReque
 
 
 async def withdraw_pending_step(
-    tx: Transaction, tenant_id: int, request_id: int, *, reason: str, account_id: int | None,
+    tx: Transaction,
+    tenant_id: int,
+    request_id: int,
+    *,
+    reason: str,
+    account_id: int | None,
     username: str,
-) -> int | None:  # fmt: skip
+) -> int | None:
     """The request's pending step withdrawn (no decision; `decided_at` by the trigger);
     its id, or None when none is pending (returned, or decided meanwhile)."""
     return await tx.scalar(

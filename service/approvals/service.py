@@ -503,9 +503,12 @@ async def withdraw_open(
     ):
         return None
     require(
-        principal, ApprovalAction.READ, request.branch_path, what="组织",
+        principal,
+        ApprovalAction.READ,
+        request.branch_path,
+        what="组织",
         seen_with=ApprovalAction.READ,
-    )  # fmt: skip
+    )
     said = rules.clean_reason(reason) or "事项已撤销"
     # The step, then the request, as `decide` takes them (after the subject, which a
     # domain that withdraws holds already: see `lock_subjects_with`).

@@ -539,6 +539,7 @@ async def closing_entries(tx: Transaction, round_ids: Sequence[int]) -> list[Any
 
 
 COUNT_COLUMNS = ("excellent", "qualified", "basic", "unqualified")
+Counts = tuple[int, int, int, int]  # an entry's counts, in COUNT_COLUMNS order
 
 
 @dataclass
@@ -547,7 +548,7 @@ class Tallies:
     `store_tallies`): the four counts, the blanks, and the computed grade and rule."""
 
     ids: list[int] = field(default_factory=list)
-    counts: list[tuple[int, int, int, int]] = field(default_factory=list)
+    counts: list[Counts] = field(default_factory=list)
     blank: list[int] = field(default_factory=list)
     grade: list[str] = field(default_factory=list)
     rule: list[str] = field(default_factory=list)
@@ -555,7 +556,7 @@ class Tallies:
     def add(
         self,
         entry_id: int,
-        counts: tuple[int, int, int, int],
+        counts: Counts,
         *,
         blank: int,
         grade: str,

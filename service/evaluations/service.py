@@ -883,7 +883,7 @@ class CloseResult:
     low_turnout: list[Any]  # rounds left in balloting: (round, voters, voted)
 
 
-Counts = tuple[int, int, int, int]  # an entry's excellent, qualified, basic, unqualified
+Counts = repository.Counts
 NO_COUNTS: Counts = (0, 0, 0, 0)  # a position no ballot graded
 
 
