@@ -16,12 +16,15 @@ from types import SimpleNamespace
 from typing import Any, NoReturn
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from service.app import AppState
 from service.auth.service import operator_principal
 from service.authz.roles import Role
-from service.db import Database
+from service.db import Database, create_database_if_missing, libpq_url
 from service.members.service import MemberChanges, link_account, update_member
 from service.schema.ids import to_global_id
 from service.tenants import repository as units
@@ -37,6 +40,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def scratch_database(owner_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server of `owner_url` (created through it, so owned
+    alike), dropped afterwards whatever happens: its owner URL."""
+    name = f"{prefix}_{secrets.token_hex(3)}"
+    create_database_if_missing(owner_url, name)
+    try:
+        yield make_url(owner_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def unavailable(reason: str, *, required: bool = False) -> NoReturn:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
-
 import psycopg
 import pytest
 from alembic import command
-from psycopg import sql
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from service.config import Settings
-from service.db import create_database_if_missing, libpq_url
+from service.db import libpq_url
 from service.migrate import alembic_config, head_revision, migrate
 from tests.conftest import TestDatabase
-from tests.support import World
+from tests.support import World, scratch_database
 
 
 def test_migrate_again_is_a_no_op_that_keeps_rows(
@@ -36,10 +32,7 @@ def test_upgrade_from_the_foundation_keeps_its_rows_and_scopes_the_ledger(
     """A database the foundation migrated (revision 0002), with a tenant, a unit and an
     account in it, upgrades to head: the rows stay, the ledger's tables arrive empty,
     under forced row-level security, readable by the application role."""
-    name = f"pingyi_upgrade_{secrets.token_hex(3)}"
-    create_database_if_missing(database.owner_url, name)
-    owner = make_url(database.owner_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(database.owner_url, "pingyi_upgrade") as owner:
         command.upgrade(alembic_config(owner, settings.app_db_role), "0002")
         with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
             conn.execute(
@@ -82,11 +75,6 @@ def test_upgrade_from_the_foundation_keeps_its_rows_and_scopes_the_ledger(
             ).fetchall()
             assert len(forced) == 4
             assert conn.execute("SELECT count(*) FROM members").fetchone() == (0,)
-    finally:
-        with psycopg.connect(libpq_url(database.owner_url), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def test_0018_moves_closed_rounds_counts_into_their_entries_only(
@@ -96,13 +84,10 @@ def test_0018_moves_closed_rounds_counts_into_their_entries_only(
     open round keeps its counters. A closed round whose entries disagree with its
     counters stops the upgrade with nothing changed. The downgrade puts the counters
     and the shares back."""
-    name = f"pingyi_upgrade_{secrets.token_hex(3)}"
-    create_database_if_missing(database.owner_url, name)
-    owner = make_url(database.owner_url).set(database=name).render_as_string(hide_password=False)
-    config = alembic_config(owner, settings.app_db_role)
     counters = "SELECT round_id, position, excellent, qualified, basic, unqualified"
     counters += " FROM evaluation_counts ORDER BY 1, 2"
-    try:
+    with scratch_database(database.owner_url, "pingyi_upgrade") as owner:
+        config = alembic_config(owner, settings.app_db_role)
         command.upgrade(config, "0017")
         with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
             tenant = conn.execute("SELECT nextval('org_unit_id_seq')").fetchone()[0]
@@ -185,8 +170,3 @@ def test_0018_moves_closed_rounds_counts_into_their_entries_only(
                 (1002, 1, None),
                 (1002, 2, None),
             ]
-    finally:
-        with psycopg.connect(libpq_url(database.owner_url), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )

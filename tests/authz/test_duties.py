@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 from typing import Any
 
@@ -21,16 +20,15 @@ import psycopg
 import pytest
 from alembic import command
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from service.authz.enforcer import authorizer
 from service.authz.roles import ADMIN_ROLES, RANK, Role, has_authority, outranks
 from service.config import Settings
-from service.db import create_database_if_missing, libpq_url
+from service.db import libpq_url
 from service.migrate import alembic_config
 from service.schema.ids import to_global_id
 from tests.conftest import TestDatabase
-from tests.support import PASSWORD, World, error_codes, gql, login
+from tests.support import PASSWORD, World, error_codes, gql, login, scratch_database
 
 ASSIGN = """
 mutation($input: AssignRoleInput!) {
@@ -545,14 +543,9 @@ async def test_a_grant_that_loses_the_race_answers_admin_roles_exclusive(
 # --- the migration on an existing database -------------------------------------------
 
 
-def _database_at_0003(
-    database: TestDatabase, settings: Settings, grants: list[tuple[str, str]]
-) -> str:
-    """A new database migrated to 0003 with a county, and accounts holding `grants`
-    (username, role) at the county. Its owner URL."""
-    name = f"pingyi_duties_{secrets.token_hex(3)}"
-    create_database_if_missing(database.owner_url, name)
-    owner = make_url(database.owner_url).set(database=name).render_as_string(hide_password=False)
+def _at_0003(owner: str, settings: Settings, grants: list[tuple[str, str]]) -> None:
+    """The empty database at `owner` migrated to 0003 with a county, and accounts
+    holding `grants` (username, role) at the county."""
     command.upgrade(alembic_config(owner, settings.app_db_role), "0003")
     with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
         conn.execute(
@@ -580,25 +573,13 @@ def _database_at_0003(
                 " org_path) SELECT %s, id, %s, %s, %s FROM accounts WHERE username = %s",
                 (county[0], role, county[0], county[1], username),
             )
-    return owner
-
-
-def _drop(database: TestDatabase, owner: str) -> None:
-    name = make_url(owner).database
-    with psycopg.connect(libpq_url(database.owner_url), autocommit=True) as conn:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        conn.execute(drop.format(sql.Identifier(name)))
 
 
 def test_upgrade_to_0004_records_the_duties_of_existing_grants(
     database: TestDatabase, settings: Settings
 ) -> None:
-    owner = _database_at_0003(
-        database,
-        settings,
-        [("old.admin", "system_admin"), ("old.org", "county_organizer")],
-    )
-    try:
+    with scratch_database(database.owner_url, "pingyi_duties") as owner:
+        _at_0003(owner, settings, [("old.admin", "system_admin"), ("old.org", "county_organizer")])
         command.upgrade(alembic_config(owner, settings.app_db_role), "0004")
         with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
             duties = conn.execute(
@@ -609,20 +590,14 @@ def test_upgrade_to_0004_records_the_duties_of_existing_grants(
             assert conn.execute(
                 "SELECT relforcerowsecurity FROM pg_class WHERE relname = 'role_assignments'"
             ).fetchone() == (True,)
-    finally:
-        _drop(database, owner)
 
 
 def test_upgrade_to_0004_stops_at_an_account_holding_both_duties(
     database: TestDatabase, settings: Settings
 ) -> None:
-    owner = _database_at_0003(
-        database, settings, [("old.both", "auditor"), ("old.both", "county_organizer")]
-    )
-    try:
+    with scratch_database(database.owner_url, "pingyi_duties") as owner:
+        _at_0003(owner, settings, [("old.both", "auditor"), ("old.both", "county_organizer")])
         with pytest.raises(Exception, match="三员分立"):
             command.upgrade(alembic_config(owner, settings.app_db_role), "0004")
         with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
             assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0003",)
-    finally:
-        _drop(database, owner)

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from service.app import create_app
@@ -29,11 +28,11 @@ from service.backup import restore
 from service.cli import cmd_audit_checkpoint
 from service.config import Settings
 from service.crypto import FieldCipher, SealBroken, field_cipher
-from service.db import create_database_if_missing, libpq_url
+from service.db import libpq_url
 from service.errors import DomainError
 from service.runtime import build_state, install_field_cipher
 from service.schema.ids import to_global_id
-from tests.support import World, error_codes, gql, login, run_cli
+from tests.support import World, error_codes, gql, login, run_cli, scratch_database
 
 REVEAL = "mutation($i: RevealMemberPiiInput!) { revealMemberPii(input: $i) { idNumber phone } }"
 
@@ -41,15 +40,8 @@ REVEAL = "mutation($i: RevealMemberPiiInput!) { revealMemberPii(input: $i) { idN
 @pytest.fixture
 def restored_url(database: Any) -> Iterator[str]:
     """An empty database beside the test database, dropped afterwards."""
-    name = f"{make_url(database.owner_url).database}_r{secrets.token_hex(3)}"
-    admin = make_url(database.owner_url).set(database="postgres")
-    admin_url = admin.render_as_string(hide_password=False)
-    create_database_if_missing(admin_url, name)
-    yield admin.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with scratch_database(database.owner_url, f"{make_url(database.owner_url).database}_r") as url:
+        yield url
 
 
 async def _reveal(client: httpx.AsyncClient, token: str, member_id: int) -> dict[str, Any]:
