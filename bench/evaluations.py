@@ -28,7 +28,7 @@ with participation rows and used tokens to match. Then, in alternating runs, it 
 
 and between runs it puts the rounds back in balloting and the counters back from the
 entries (as the owner, untimed). The process settles its start-up heap as the service
-does (`runtime.settle_heap`). It prints the medians, the ratio close/sql, and the plan
+does (`service.app.settle_heap`). It prints the medians, the ratio close/sql, and the plan
 of taking the counts.
 
 `ballots`: `--voters` members in branches of `--branch-size`, each with an account,
@@ -56,8 +56,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -242,16 +240,6 @@ async def _close_all(settings: Any, owner: str, ids: list[int]) -> float:
         await state.db.dispose()
 
 
-@contextmanager
-def _rolled_back(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    """A transaction on the autocommit connection that is always rolled back."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
-
-
 def _short(line: str, width: int = 160) -> str:
     """A plan line with its list of 2,000 round ids cut."""
     return line if len(line) <= width else line[:width] + " …"
@@ -329,7 +317,7 @@ def cmd_tally(args: argparse.Namespace) -> int:
         chunks = [ids[i : i + CLOSE_CHUNK] for i in range(0, len(ids), CLOSE_CHUNK)]
         conn.execute(RESTORE_COUNTERS.format(rounds="r.batch = %(batch)s"), {"batch": batch})
         conn.execute("VACUUM ANALYZE evaluation_counts")
-        with _rolled_back(conn):
+        with conn.transaction(force_rollback=True):
             t0 = time.perf_counter()
             for chunk in chunks:
                 conn.execute("SELECT * FROM evaluation_take_counts(%s)", (chunk,)).fetchall()
@@ -338,7 +326,7 @@ def cmd_tally(args: argparse.Namespace) -> int:
             f"of which (measured once, alone): taking the counts {take:.2f} s"
             f" ({take / sql_median:.2f} x the hand-written aggregate)"
         )
-        with _rolled_back(conn):
+        with conn.transaction(force_rollback=True):
             plan = conn.execute(
                 "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM evaluation_take_counts(%s)",
                 (ids,),
@@ -346,7 +334,7 @@ def cmd_tally(args: argparse.Namespace) -> int:
         say("plan of the function call (all rounds):")
         for (line,) in plan:
             say(f"  {_short(line)}")
-        with _rolled_back(conn):
+        with conn.transaction(force_rollback=True):
             inner = conn.execute(
                 "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + FUNCTION_STATEMENT, (ids,)
             ).fetchall()
